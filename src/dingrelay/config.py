@@ -1,0 +1,297 @@
+"""The configuration file: YAML -> one typed settings tree, parsed once at start-up.
+
+``${ENV_VAR}`` (or ``${ENV_VAR:-default}``) anywhere in a value is replaced from the environment, so secrets
+stay out of the file. Every problem is reported at once, each naming its key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .dingtalk.masking import Secret, WebhookURL
+
+ENV_VAR = "DINGRELAY_CONFIG"
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; :attr:`problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem], source: str = "config") -> None:
+        self.problems = problems
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{source} has {len(problems)} problem(s):\n{lines}")
+
+
+def _to_secret(v: Any) -> Any:
+    if isinstance(v, Secret) or v is None:
+        return v
+    if isinstance(v, str):
+        return Secret(v) if v else None
+    raise ValueError("must be a string")
+
+
+def _to_webhook(v: Any) -> Any:
+    if isinstance(v, WebhookURL):
+        return v
+    if not isinstance(v, str) or not v:
+        raise ValueError("must be the webhook URL copied from DingTalk")
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an http(s) URL like https://oapi.dingtalk.com/robot/send?access_token=...")
+    if not parse_qs(parts.query).get("access_token"):
+        raise ValueError("lacks ?access_token=...; copy the whole webhook URL from the robot's settings")
+    return WebhookURL(v)
+
+
+def _masked(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+SecretStr = Annotated[Secret, BeforeValidator(_to_secret), PlainSerializer(_masked)]
+OptionalSecret = Annotated[Secret | None, BeforeValidator(_to_secret), PlainSerializer(_masked)]
+WebhookStr = Annotated[WebhookURL, BeforeValidator(_to_webhook), PlainSerializer(str, return_type=str)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+
+class RobotSettings(_Section):
+    webhook: WebhookStr
+    secret: OptionalSecret = None
+    keywords: list[str] = Field(default_factory=list, max_length=10)
+    rate_limit: int = Field(default=20, ge=1, le=1000)
+    rate_window_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_shape(cls, v: Secret | None) -> Secret | None:
+        if v is not None and not v.reveal().startswith("SEC"):
+            raise ValueError("a 加签 secret starts with SEC; copy it from the robot's 安全设置")
+        return v
+
+    @property
+    def access_token(self) -> str:
+        return parse_qs(urlsplit(self.webhook.reveal()).query)["access_token"][0]
+
+
+class ServerSettings(_Section):
+    listen: str = "127.0.0.1:8080"
+    public_url: str = ""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    threads: int = Field(default=8, ge=1, le=256)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_shape(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be HOST:PORT, for example 127.0.0.1:8080")
+        return v
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.listen}"
+
+
+class StorageSettings(_Section):
+    url: str = "sqlite:///dingrelay.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, v: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
+            raise ValueError("must be sqlite:///FILE or postgresql+psycopg://USER@HOST/DB")
+        return v
+
+    def masked(self) -> str:
+        return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:****@", self.url)
+
+
+class SourceSettings(_Section):
+    token: SecretStr
+    robots: list[str] = Field(min_length=1)
+
+
+class TemplateSettings(_Section):
+    dir: Path | None = None
+
+
+class DeliverySettings(_Section):
+    max_attempts: int = Field(default=12, ge=1, le=100)
+    backoff_base_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    penalty_seconds: float = Field(default=600.0, ge=0)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class Settings(_Section):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    robots: dict[str, RobotSettings] = Field(default_factory=dict)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    templates: TemplateSettings = Field(default_factory=TemplateSettings)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        problems = []
+        for name, src in self.sources.items():
+            for i, robot in enumerate(src.robots):
+                if robot not in self.robots:
+                    problems.append(f"sources.{name}.robots.{i}: no robot named {robot!r} "
+                                    f"(robots: {', '.join(self.robots) or 'none'})")
+        tokens: dict[str, str] = {}
+        for name, src in self.sources.items():
+            t = src.token.reveal()
+            if t in tokens:
+                problems.append(f"sources.{name}.token: same token as source {tokens[t]}; give each its own")
+            tokens[t] = name
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration with every secret masked, for printing."""
+        data = self.model_dump(mode="json")
+        data["storage"]["url"] = self.storage.masked()
+        return data
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _substitute(value: Any, path: str, env: Mapping[str, str], problems: list[Problem]) -> Any:
+    if isinstance(value, str):
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(Problem(path, f"environment variable {name} is not set; export it before starting"))
+            return ""
+        return _ENV_REF.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, f"{path}.{i}", env, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _problems_from(exc: ValidationError, data: Any) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parent_fields = _known_fields(loc[:-1])
+            close = difflib.get_close_matches(loc[-1], parent_fields, n=1)
+            msg = "unknown key" + (f"; did you mean {close[0]}?" if close else
+                                   f"; known keys: {', '.join(parent_fields)}" if parent_fields else "")
+        elif err["type"] == "missing":
+            msg = "is required"
+        if not loc:  # cross-reference problems come joined, one "key: message" per line
+            for part in msg.split("\n"):
+                k, _, m = part.partition(": ")
+                out.append(Problem(k, m))
+            continue
+        out.append(Problem(key, msg))
+    return out
+
+
+def _known_fields(loc: list[str]) -> list[str]:
+    model: Any = Settings
+    for part in loc:
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            if model in (Settings,):
+                return []
+            continue  # a dict key such as a robot name
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        model = args[-1] if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel) else ann
+    return list(getattr(model, "model_fields", {}))
+
+
+def parse_settings(data: Any, *, env: Mapping[str, str] | None = None, source: str = "config") -> Settings:
+    """Validate an already-loaded mapping (``None`` gives the defaults)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("", "the file must be a YAML mapping of sections (robots:, sources:, ...)")],
+                          source)
+    problems: list[Problem] = []
+    data = _substitute(data, "", os.environ if env is None else env, problems)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        reported = {p.key for p in problems}
+        problems.extend(p for p in _problems_from(exc, data) if p.key not in reported)
+        raise ConfigError(problems, source) from None
+    if problems:
+        raise ConfigError(problems, source)
+    return settings
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the YAML file at ``path`` (or ``$DINGRELAY_CONFIG``); raise :class:`ConfigError` listing every problem."""
+    environ = os.environ if env is None else env
+    if path is None:
+        path = environ.get(ENV_VAR)
+    if not path:
+        raise ConfigError([Problem("", f"no configuration file: pass --config FILE or set {ENV_VAR}")])
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read {p}: {exc.strerror}")], str(p)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([Problem("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")], str(p)) from None
+    settings = parse_settings(data, env=environ, source=str(p))
+    if settings.templates.dir is not None and not settings.templates.dir.is_absolute():
+        settings = settings.model_copy(update={
+            "templates": TemplateSettings(dir=(p.parent / settings.templates.dir).resolve())})
+    return settings
