@@ -1,0 +1,3 @@
+from dingrelay.cli import main
+
+main()

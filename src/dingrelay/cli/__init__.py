@@ -1,0 +1,27 @@
+"""The ``dingrelay`` command. Each subcommand lives in its own module and imports its dependencies lazily."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .demo import demo
+from .emulator import emulator
+from .render import render
+from .send import send
+from .serve import check, serve, worker
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dingrelay")
+def main() -> None:
+    """dingrelay: a self-hosted DingTalk robot gateway."""
+
+
+main.add_command(send)
+main.add_command(emulator)
+main.add_command(serve)
+main.add_command(worker)
+main.add_command(check)
+main.add_command(render)
+main.add_command(demo)

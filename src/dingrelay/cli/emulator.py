@@ -1,0 +1,59 @@
+"""``dingrelay emulator``: play DingTalk locally for every robot in the config."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+import click
+
+from .options import config_option, settings_or_exit
+
+
+def emulator_robots(settings):  # type: ignore[no-untyped-def]
+    """The emulator's robots, one per configured robot, matched by access token."""
+    from ..dingtalk.emulator import EmulatorRobot
+
+    return [
+        EmulatorRobot(name=name, token=rs.access_token, secret=rs.secret.reveal() if rs.secret else None,
+                      keywords=list(rs.keywords), rate_limit=rs.rate_limit,
+                      rate_window_seconds=rs.rate_window_seconds)
+        for name, rs in settings.robots.items()
+    ]
+
+
+@click.command()
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Port (default: the port of the robots' webhook URLs).")
+@click.option("--rate-limit-errcode", type=click.Choice(["130101", "410100", "660026"]), default="410100",
+              show_default=True, help="Errcode answered when a robot is rate-limited.")
+@click.option("--bad-token-errcode", type=click.Choice(["300001", "300005", "400101"]), default="300005",
+              show_default=True, help="Errcode answered for an unknown access_token.")
+@click.option("--penalty-seconds", type=float, default=600.0, show_default=True,
+              help="How long a robot stays throttled after exceeding its rate.")
+@click.option("--quiet", is_flag=True, help="Do not print received messages.")
+def emulator(config_path: str | None, host: str, port: int | None, rate_limit_errcode: str,
+             bad_token_errcode: str, penalty_seconds: float, quiet: bool) -> None:
+    """Run a local DingTalk robot server for every robot in --config.
+
+    It checks signatures, keywords, message shapes, sizes and rate limits as DingTalk does, records what it
+    accepts (GET /_emulator/messages) and prints each message.
+    """
+    from ..dingtalk.emulator import Emulator, format_received
+
+    settings = settings_or_exit(config_path)
+    if port is None:
+        ports = {urlsplit(rs.webhook.reveal()).port for rs in settings.robots.values()}
+        port = ports.pop() if len(ports) == 1 and None not in ports else 8089
+    emu = Emulator(emulator_robots(settings), rate_limit_errcode=int(rate_limit_errcode),
+                   bad_token_errcode=int(bad_token_errcode), penalty_seconds=penalty_seconds)
+    if not quiet:
+        emu.on_message = lambda r: click.echo(format_received(r))
+    with emu.serve(host=host, port=port) as server:
+        click.echo(f"DingTalk emulator on {server.url} for robots: {', '.join(settings.robots) or 'none'}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopped")
