@@ -1,0 +1,98 @@
+"""What the queue stores, as plain dataclasses (no database types leak out of the store)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+#: Statuses still waiting for delivery (they hold their queue's order).
+ACTIVE = (Status.QUEUED, Status.RETRYING, Status.SENDING)
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to store: the exact DingTalk JSON body and where it goes."""
+
+    queue: str                      # robot name, or "session:<key>" for sessionWebhook replies
+    payload: bytes                  # the DingTalk request body, sent as-is (signed at send time)
+    msgtype: str
+    title: str = ""
+    robot: str | None = None        # the robot for webhook messages
+    target_url: str | None = None   # the sessionWebhook for replies
+    expires_at: float | None = None  # a sessionWebhook's expiry (epoch seconds)
+    source: str | None = None
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: str
+    seq: int
+    queue: str
+    robot: str | None
+    target_url: str | None
+    source: str | None
+    msgtype: str
+    title: str
+    payload: bytes
+    status: Status
+    attempts: int
+    next_attempt_at: float
+    expires_at: float | None
+    last_errcode: int | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+    fingerprint: str | None = None
+    digest_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The public view (no target URL: it carries a session key)."""
+        import json
+
+        return {
+            "id": self.id,
+            "status": str(self.status),
+            "robot": self.robot or self.queue,
+            "source": self.source,
+            "msgtype": self.msgtype,
+            "title": self.title,
+            "attempts": self.attempts,
+            "last_errcode": self.last_errcode,
+            "last_error": self.last_error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "delivered_at": self.delivered_at,
+            "next_attempt_at": self.next_attempt_at if self.status in (Status.QUEUED, Status.RETRYING) else None,
+            "digest_id": self.digest_id,
+            "message": json.loads(self.payload),
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A message taken for sending, with the rate-window reservation made for it."""
+
+    message: StoredMessage
+    send_id: int
+
+
+@dataclass(frozen=True)
+class QueueState:
+    queue: str
+    backlog: int
+    sending: int
+    paused_until: float | None
+    last_error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)

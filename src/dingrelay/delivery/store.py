@@ -1,0 +1,452 @@
+"""The durable queue on SQLAlchemy 2 (SQLite in WAL mode by default; the same code runs on PostgreSQL).
+
+This is the only module that knows SQL. A 2xx to a sender means :meth:`SqlStore.enqueue` committed.
+
+Each queue (a robot, or one sessionWebhook) delivers in acceptance order: only its oldest active message may be
+sent, and only one at a time. Claiming locks the queue's ``queue_state`` row (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL; SQLite transactions start ``BEGIN IMMEDIATE``), so several workers never exceed a robot's rate.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+
+from . import ratelimit
+from .model import ACTIVE, Claim, NewMessage, QueueState, Status, StoredMessage
+
+metadata = MetaData()
+_BigInt = BigInteger().with_variant(Integer(), "sqlite")
+
+messages = Table(
+    "dr_messages", metadata,
+    Column("seq", _BigInt, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("queue", String(200), nullable=False),
+    Column("robot", String(100)),
+    Column("target_url", Text),
+    Column("source", String(100)),
+    Column("msgtype", String(20), nullable=False),
+    Column("title", String(200), nullable=False, default=""),
+    Column("payload", LargeBinary, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float),
+    Column("expires_at", Float),
+    Column("last_errcode", Integer),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Column("fingerprint", String(64)),
+    Column("digest_id", String(32)),
+)
+Index("dr_messages_active", messages.c.status, messages.c.queue, messages.c.seq)
+
+idempotency_keys = Table(
+    "dr_idempotency", metadata,
+    Column("source", String(100), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("message_ids", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+queue_state = Table(
+    "dr_queue_state", metadata,
+    Column("queue", String(200), primary_key=True),
+    Column("paused_until", Float),
+    Column("pause_reason", Text),
+)
+
+sends = Table(
+    "dr_sends", metadata,
+    Column("id", _BigInt, primary_key=True, autoincrement=True),
+    Column("queue", String(200), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+Index("dr_sends_queue", sends.c.queue, sends.c.finished_at)
+
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+
+class Store(Protocol):
+    """What the gateway needs from storage; one contract test suite runs against every backend."""
+
+    def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None
+                ) -> tuple[list[StoredMessage], bool]: ...
+    def get(self, message_id: str) -> StoredMessage | None: ...
+    def due_heads(self, now: float) -> list[StoredMessage]: ...
+    def claim(self, head: StoredMessage, *, now: float, limit: int, window: float, lease: float
+              ) -> Claim | float | None: ...
+    def delivered(self, claim: Claim, *, now: float) -> None: ...
+    def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str) -> None: ...
+    def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None: ...
+    def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str) -> None: ...
+    def recover(self, *, now: float) -> int: ...
+    def next_wake(self, now: float) -> float | None: ...
+    def queues(self, now: float) -> list[QueueState]: ...
+    def counts(self) -> dict[str, int]: ...
+
+
+def new_id() -> str:
+    return secrets.token_hex(10)
+
+
+class SqlStore:
+    """:class:`Store` on SQLAlchemy Core. ``url`` is any SQLAlchemy URL (sqlite:///…, postgresql+psycopg://…)."""
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        self.engine = _engine(url)
+        self._listeners: list[Callable[[], None]] = []
+        self._listeners_lock = threading.Lock()
+        if create:
+            metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- notifications (in-process: lets the worker start at once instead of polling) --------------------
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # -- accepting ---------------------------------------------------------------------------------------
+
+    def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None
+                ) -> tuple[list[StoredMessage], bool]:
+        """Store ``new`` atomically. With ``idempotency=(source, key)`` seen in the last 24 h, store nothing and
+        return the first request's messages. Returns (messages, created)."""
+        ids = [new_id() for _ in new]
+        try:
+            with self.engine.begin() as conn:
+                if idempotency is not None:
+                    existing = self._idempotent(conn, idempotency, now)
+                    if existing is not None:
+                        return self._get_many(conn, existing), False
+                    conn.execute(insert(idempotency_keys).values(
+                        source=idempotency[0], key=idempotency[1], message_ids=json.dumps(ids), created_at=now))
+                for q in sorted({m.queue for m in new}):
+                    self._ensure_queue(conn, q)
+                for mid, m in zip(ids, new, strict=True):
+                    conn.execute(insert(messages).values(
+                        id=mid, queue=m.queue, robot=m.robot, target_url=m.target_url, source=m.source,
+                        msgtype=m.msgtype, title=m.title[:200], payload=m.payload, status=Status.QUEUED.value,
+                        attempts=0, next_attempt_at=now, expires_at=m.expires_at, created_at=now, updated_at=now,
+                        fingerprint=m.fingerprint))
+                stored = self._get_many(conn, ids)
+        except IntegrityError:
+            # A concurrent request with the same idempotency key won the race: answer with its messages.
+            if idempotency is None:
+                raise
+            with self.engine.connect() as conn:
+                existing = self._idempotent(conn, idempotency, now)
+                if existing is None:
+                    raise
+                return self._get_many(conn, existing), False
+        self._notify()
+        return stored, True
+
+    def _idempotent(self, conn: Connection, key: tuple[str, str], now: float) -> list[str] | None:
+        row = conn.execute(select(idempotency_keys.c.message_ids, idempotency_keys.c.created_at).where(
+            idempotency_keys.c.source == key[0], idempotency_keys.c.key == key[1])).first()
+        if row is None:
+            return None
+        if row.created_at < now - IDEMPOTENCY_SECONDS:
+            conn.execute(delete(idempotency_keys).where(idempotency_keys.c.source == key[0],
+                                                      idempotency_keys.c.key == key[1]))
+            return None
+        return list(json.loads(row.message_ids))
+
+    def _ensure_queue(self, conn: Connection, queue: str) -> None:
+        """Create the queue's state row if needed and hold it until commit (PostgreSQL; SQLite has one writer).
+
+        PostgreSQL hands out ``seq`` at insert time, not at commit: without the lock, a request that drew a
+        lower ``seq`` but committed later would jump ahead of a message accepted before it.
+        """
+        row = select(queue_state.c.queue).where(queue_state.c.queue == queue)
+        if self.dialect == "postgresql":
+            row = row.with_for_update()
+        if conn.execute(row).first() is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(queue_state).values(queue=queue))
+            except IntegrityError:
+                conn.execute(row)  # a concurrent request created it: wait for that request like any other
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+        return _row(row) if row else None
+
+    def _get_many(self, conn: Connection, ids: Iterable[str]) -> list[StoredMessage]:
+        ids = list(ids)
+        rows = conn.execute(select(messages).where(messages.c.id.in_(ids))).all()
+        by_id = {r.id: _row(r) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status)).all()
+        out = {s.value: 0 for s in Status}
+        out.update({r[0]: int(r[1]) for r in rows})
+        return out
+
+    def messages_for(self, queue: str | None = None, *, limit: int = 100) -> list[StoredMessage]:
+        q = select(messages).order_by(messages.c.seq.desc()).limit(limit)
+        if queue:
+            q = q.where(messages.c.queue == queue)
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q).all()]
+
+    def queues(self, now: float) -> list[QueueState]:
+        with self.engine.connect() as conn:
+            counts = conn.execute(
+                select(messages.c.queue, messages.c.status, func.count())
+                .group_by(messages.c.queue, messages.c.status)).all()
+            states = {r.queue: r for r in conn.execute(select(queue_state)).all()}
+            has_error = messages.c.last_error.is_not(None)
+            latest = (select(messages.c.queue, func.max(messages.c.updated_at).label("at"))
+                      .where(has_error).group_by(messages.c.queue).subquery())
+            last_errors: dict[str, str] = {}
+            for r in conn.execute(select(messages.c.queue, messages.c.last_error)
+                                  .join(latest, and_(messages.c.queue == latest.c.queue,
+                                                     messages.c.updated_at == latest.c.at))
+                                  .where(has_error).order_by(messages.c.seq.desc())).all():
+                last_errors.setdefault(r.queue, r.last_error)
+        per: dict[str, dict[str, int]] = {}
+        for q, status, n in counts:
+            per.setdefault(q, {})[status] = int(n)
+        for q in states:
+            per.setdefault(q, {})
+        out = []
+        for q, c in sorted(per.items()):
+            st = states.get(q)
+            paused = st.paused_until if st is not None and st.paused_until and st.paused_until > now else None
+            out.append(QueueState(queue=q, backlog=c.get("queued", 0) + c.get("retrying", 0),
+                                  sending=c.get("sending", 0), paused_until=paused,
+                                  last_error=last_errors.get(q), counts=c))
+        return out
+
+    # -- delivering --------------------------------------------------------------------------------------
+
+    def due_heads(self, now: float) -> list[StoredMessage]:
+        """The oldest active message of each queue, when it is due and its queue is not paused or busy."""
+        heads = (select(func.min(messages.c.seq))
+                 .where(messages.c.status.in_([s.value for s in ACTIVE]))
+                 .group_by(messages.c.queue)).scalar_subquery()
+        q = (select(messages)
+             .outerjoin(queue_state, queue_state.c.queue == messages.c.queue)
+             .where(messages.c.seq.in_(heads),
+                    messages.c.status != Status.SENDING.value,
+                    messages.c.next_attempt_at <= now,
+                    or_(queue_state.c.paused_until.is_(None), queue_state.c.paused_until <= now))
+             .order_by(messages.c.seq))
+        with self.engine.connect() as conn:
+            return [_row(r) for r in conn.execute(q).all()]
+
+    def next_wake(self, now: float) -> float | None:
+        """The earliest future time at which some queue's head becomes due (ignores rate windows)."""
+        heads = (select(func.min(messages.c.seq))
+                 .where(messages.c.status.in_([s.value for s in ACTIVE]))
+                 .group_by(messages.c.queue)).scalar_subquery()
+        q = (select(func.min(messages.c.next_attempt_at))
+             .where(messages.c.seq.in_(heads), messages.c.status != Status.SENDING.value,
+                    messages.c.next_attempt_at > now))
+        paused = select(func.min(queue_state.c.paused_until)).where(queue_state.c.paused_until > now)
+        with self.engine.connect() as conn:
+            t = conn.execute(q).scalar()
+            p = conn.execute(paused).scalar()
+        times = [x for x in (t, p) if x is not None]
+        return min(times) if times else None
+
+    def claim(self, head: StoredMessage, *, now: float, limit: int, window: float, lease: float
+              ) -> Claim | float | None:
+        """Take ``head`` for sending if its robot's budget allows.
+
+        Returns the :class:`Claim`; or the time a rate slot frees up; or ``None`` when another worker holds the
+        queue or the message is no longer the due head.
+        """
+        with self.engine.begin() as conn:
+            lock = select(queue_state.c.paused_until).where(queue_state.c.queue == head.queue)
+            if self.dialect == "postgresql":
+                lock = lock.with_for_update(skip_locked=True)
+            state = conn.execute(lock).first()
+            if state is None:
+                return None
+            if state.paused_until is not None and state.paused_until > now:
+                return float(state.paused_until)
+            # Only the queue's oldest active message may go, and only when none of its messages is in flight.
+            ahead = conn.execute(select(messages.c.seq).where(
+                messages.c.queue == head.queue, messages.c.seq != head.seq,
+                messages.c.status.in_([s.value for s in ACTIVE]),
+                or_(messages.c.seq < head.seq, messages.c.status == Status.SENDING.value)).limit(1)).first()
+            if ahead is not None:
+                return None
+            recent = conn.execute(select(sends.c.finished_at).where(
+                sends.c.queue == head.queue,
+                or_(sends.c.finished_at.is_(None), sends.c.finished_at > now - window))).scalars().all()
+            wait = ratelimit.next_slot(recent, limit=limit, window=window, now=now)
+            if wait is not None:
+                return wait
+            taken = conn.execute(
+                update(messages)
+                .where(messages.c.seq == head.seq,
+                       messages.c.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
+                       messages.c.next_attempt_at <= now)
+                .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
+                        lease_until=now + lease, updated_at=now))
+            if taken.rowcount != 1:
+                return None
+            send_id = conn.execute(insert(sends).values(queue=head.queue, started_at=now)
+                                   .returning(sends.c.id)).scalar_one()
+            row = conn.execute(select(messages).where(messages.c.seq == head.seq)).one()
+        return Claim(message=_row(row), send_id=int(send_id))
+
+    def _finish(self, conn: Connection, claim: Claim, now: float, **values: Any) -> None:
+        conn.execute(update(sends).where(sends.c.id == claim.send_id).values(finished_at=now))
+        conn.execute(update(messages).where(messages.c.seq == claim.message.seq)
+                     .values(updated_at=now, lease_until=None, **values))
+        # Keep the send log short: rows older than a day can no longer matter to any window.
+        if claim.send_id % 500 == 0:
+            conn.execute(delete(sends).where(sends.c.finished_at < now - 86400))
+
+    def delivered(self, claim: Claim, *, now: float) -> None:
+        with self.engine.begin() as conn:
+            self._finish(conn, claim, now, status=Status.DELIVERED.value, delivered_at=now)
+        self._notify()
+
+    def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str) -> None:
+        with self.engine.begin() as conn:
+            self._finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=at,
+                         last_errcode=errcode, last_error=error)
+        self._notify()
+
+    def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None:
+        """The robot is throttled: keep the message queued (the attempt does not count) and pause its queue."""
+        with self.engine.begin() as conn:
+            self._finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=until,
+                         attempts=messages.c.attempts - 1, last_errcode=errcode, last_error=error)
+            conn.execute(update(queue_state).where(queue_state.c.queue == claim.message.queue)
+                         .values(paused_until=until, pause_reason=error))
+        self._notify()
+
+    def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str) -> None:
+        with self.engine.begin() as conn:
+            if isinstance(claim, Claim):
+                self._finish(conn, claim, now, status=Status.DEAD.value, last_errcode=errcode, last_error=error)
+            else:
+                conn.execute(update(messages).where(
+                    messages.c.seq == claim.seq, messages.c.status.in_([s.value for s in ACTIVE]))
+                    .values(status=Status.DEAD.value, updated_at=now, last_errcode=errcode, last_error=error))
+        self._notify()
+
+    def recover(self, *, now: float) -> int:
+        """After a crash: messages left ``sending`` past their lease go back to the queue (at-least-once), and
+        their send-log entries are closed as finishing now (the conservative choice for the rate window)."""
+        with self.engine.begin() as conn:
+            stale = conn.execute(select(messages.c.seq, messages.c.queue).where(
+                messages.c.status == Status.SENDING.value,
+                or_(messages.c.lease_until.is_(None), messages.c.lease_until <= now))).all()
+            if stale:
+                conn.execute(update(messages).where(messages.c.seq.in_([r.seq for r in stale]))
+                             .values(status=Status.RETRYING.value, next_attempt_at=now, lease_until=None,
+                                     updated_at=now, last_error="interrupted while sending; retried"))
+                conn.execute(update(sends).where(
+                    sends.c.queue.in_({r.queue for r in stale}), sends.c.finished_at.is_(None))
+                    .values(finished_at=now))
+        if stale:
+            self._notify()
+        return len(stale)
+
+    def release_pause(self, queue: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(queue_state).where(queue_state.c.queue == queue)
+                         .values(paused_until=None, pause_reason=None))
+        self._notify()
+
+    def delete_all(self) -> None:
+        """Empty every table (tests and the demo reset)."""
+        with self.engine.begin() as conn:
+            for t in (messages, idempotency_keys, queue_state, sends):
+                conn.execute(delete(t))
+
+
+def _row(r: Any) -> StoredMessage:
+    return StoredMessage(
+        id=r.id, seq=int(r.seq), queue=r.queue, robot=r.robot, target_url=r.target_url, source=r.source,
+        msgtype=r.msgtype, title=r.title, payload=bytes(r.payload), status=Status(r.status),
+        attempts=int(r.attempts), next_attempt_at=float(r.next_attempt_at), expires_at=r.expires_at,
+        last_errcode=r.last_errcode, last_error=r.last_error, created_at=float(r.created_at),
+        updated_at=float(r.updated_at), delivered_at=r.delivered_at, fingerprint=r.fingerprint,
+        digest_id=r.digest_id)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            poolclass=StaticPool if memory else None,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a killed process (kill -9); only an OS crash may lose the
+            # last transactions.
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # Take the write lock up front: avoids SQLITE_BUSY on lock upgrade between concurrent writers.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+__all__ = ["SqlStore", "Store"]

@@ -1,0 +1,145 @@
+"""The delivery loop. ``run_once(now)`` does one pass and returns when it next has work; ``run_forever`` repeats it,
+woken at once by the store when a message is accepted or a send finishes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+
+from ..dingtalk.errors import DingTalkError, TransportError
+from .model import Claim, StoredMessage
+from .retry import Action, RetryPolicy
+from .sender import Sender
+from .store import SqlStore
+
+log = logging.getLogger("dingrelay.delivery")
+
+Limits = Callable[[str], tuple[int, float]]
+"""queue name -> (messages allowed, window seconds)."""
+
+
+class Worker:
+    def __init__(
+        self,
+        store: SqlStore,
+        sender: Sender,
+        *,
+        limits: Limits,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        lease_seconds: float = 60.0,
+        idle_seconds: float = 0.5,
+        executor: Executor | None = None,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.limits = limits
+        self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.idle_seconds = idle_seconds
+        self.executor = executor
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run_once(self, now: float | None = None) -> float | None:
+        """Claim every due message that its robot's budget allows and deliver it (in the executor, if any).
+
+        Returns the earliest time more work may become due (``now`` after it claimed something: call again at
+        once), or ``None`` when nothing is waiting.
+        """
+        now = self.clock() if now is None else now
+        waits: list[float] = []
+        claimed = False
+        for head in self.store.due_heads(now):
+            if head.expires_at is not None and head.expires_at <= now:
+                self.store.dead(head, now=now, errcode=None, error=_expired(head))
+                continue
+            limit, window = self.limits(head.queue)
+            result = self.store.claim(head, now=now, limit=limit, window=window, lease=self.lease_seconds)
+            if isinstance(result, Claim):
+                claimed = True
+                if self.executor is None:
+                    self.deliver(result)
+                else:
+                    self.executor.submit(self.deliver, result)
+            elif result is not None:
+                waits.append(result)
+        if claimed:
+            return now
+        nxt = self.store.next_wake(now)
+        if nxt is not None:
+            waits.append(nxt)
+        return min(waits) if waits else None
+
+    def deliver(self, claim: Claim) -> None:
+        message = claim.message
+        try:
+            self.sender.send(message)
+        except DingTalkError as exc:
+            self._failed(claim, exc)
+        except Exception as exc:  # a bug must not leave the message stuck in "sending"
+            log.exception("unexpected error delivering %s", message.id)
+            self._failed(claim, TransportError(f"internal error while sending: {type(exc).__name__}"))
+        else:
+            self.store.delivered(claim, now=self.clock())
+            log.debug("delivered %s to %s", message.id, message.queue)
+
+    def _failed(self, claim: Claim, error: DingTalkError) -> None:
+        now = self.clock()
+        message = claim.message
+        errcode = getattr(error, "errcode", None)
+        decision = self.policy.decide(error, attempts=message.attempts, now=now)
+        if decision.action is Action.PAUSE:
+            log.warning("%s throttled by DingTalk until %s: %s", message.queue, _fmt(decision.at), error)
+            self.store.pause(claim, now=now, until=decision.at, errcode=errcode, error=decision.reason)
+        elif decision.action is Action.RETRY:
+            log.info("retrying %s (attempt %d) at %s: %s", message.id, message.attempts, _fmt(decision.at), error)
+            self.store.retry(claim, now=now, at=decision.at, errcode=errcode, error=decision.reason)
+        else:
+            log.warning("message %s to %s is dead: %s", message.id, message.queue, decision.reason)
+            self.store.dead(claim, now=now, errcode=errcode, error=decision.reason)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        self.store.subscribe(self.wake)
+        recovered = self.store.recover(now=self.clock())
+        if recovered:
+            log.warning("re-queued %d message(s) interrupted while sending", recovered)
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                nxt = self.run_once()
+            except Exception:
+                log.exception("delivery pass failed; retrying shortly")
+                nxt = None
+            timeout = self.idle_seconds if nxt is None else min(max(nxt - self.clock(), 0.0), self.idle_seconds)
+            if timeout > 0:
+                self._wake.wait(timeout)
+
+    def start(self) -> tuple[threading.Thread, threading.Event]:
+        stop = threading.Event()
+        original_set = stop.set
+
+        def stop_and_wake() -> None:
+            original_set()
+            self.wake()
+
+        stop.set = stop_and_wake  # type: ignore[method-assign]
+        thread = threading.Thread(target=self.run_forever, args=(stop,), name="dingrelay-worker", daemon=True)
+        thread.start()
+        return thread, stop
+
+
+def _expired(message: StoredMessage) -> str:
+    when = _fmt(message.expires_at or 0)
+    return f"sessionWebhook expired at {when}; the conversation must be answered another way (OpenAPI)"
+
+
+def _fmt(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -1,0 +1,161 @@
+"""Accepting messages: authenticate the sender, build the DingTalk message, check it at the door, store it.
+
+No web framework here: views call :class:`Gateway` and turn a :class:`Rejected` into a JSON error.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Settings
+from .delivery.model import NewMessage, StoredMessage
+from .delivery.store import SqlStore
+from .dingtalk.errors import MessageInvalid
+from .dingtalk.keywords import satisfies_keywords
+from .dingtalk.messages import MAX_BODY_BYTES, At, Markdown, Message, Text, parse_message
+from .rendering import Renderer, RenderError
+
+
+class Rejected(Exception):
+    """The request cannot be accepted. ``status`` is the HTTP status a web view should answer."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+@dataclass(frozen=True)
+class Accepted:
+    messages: list[StoredMessage]
+    created: bool
+
+    @property
+    def ids(self) -> list[str]:
+        return [m.id for m in self.messages]
+
+
+class Gateway:
+    def __init__(self, settings: Settings, store: SqlStore, renderer: Renderer,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.store = store
+        self.renderer = renderer
+        self.clock = clock
+        self._tokens = [(name, src.token.reveal().encode()) for name, src in settings.sources.items()]
+
+    # -- who is sending ------------------------------------------------------------------------------------
+
+    def authenticate(self, token: str | None) -> str:
+        """The source name for ``token``, compared in constant time against every source."""
+        if not token:
+            raise Rejected(401, "unauthorized",
+                           "missing token: put the source's token in \"source\" or an Authorization: Bearer header",
+                           "source")
+        given = token.encode()
+        found = None
+        for name, expected in self._tokens:
+            if hmac.compare_digest(given, expected):
+                found = name
+        if found is None:
+            raise Rejected(401, "unauthorized", "unknown token: no source in the configuration has this token",
+                           "source")
+        return found
+
+    def robots_for(self, source: str, wanted: Sequence[str] | None) -> list[str]:
+        allowed = self.settings.sources[source].robots
+        if not wanted:
+            return list(allowed)
+        for i, r in enumerate(wanted):
+            if r not in allowed:
+                raise Rejected(422, "robot_not_allowed",
+                               f"source {source} may send to {', '.join(allowed)}, not {r!r}", f"robots.{i}")
+        return list(dict.fromkeys(wanted))
+
+    # -- building the message ------------------------------------------------------------------------------
+
+    def render(self, template: str, data: Mapping[str, Any], *, field: str = "template") -> Message:
+        try:
+            return self.renderer.render(template, data)
+        except RenderError as exc:
+            if exc.code == "unknown_template":
+                names = ", ".join(self.renderer.names())
+                raise Rejected(422, "unknown_template", f"no template named {template!r} (templates: {names})",
+                               field) from None
+            if exc.code == "undefined":
+                raise Rejected(422, "template_variable_missing",
+                               f"template {template!r} needs {exc.field or 'a variable'}, which the data lacks",
+                               f"data.{exc.field}" if exc.field else "data") from None
+            raise Rejected(422, "invalid_message", f"template {template!r}: {exc.message}",
+                           exc.field or "data") from None
+
+    def parse(self, payload: Any, *, field: str = "message") -> Message:
+        try:
+            return parse_message(payload)
+        except MessageInvalid as exc:
+            where = f"{field}.{exc.field}" if exc.field else field
+            raise Rejected(422, "invalid_message", str(exc), where) from None
+
+    # -- accepting -----------------------------------------------------------------------------------------
+
+    def check(self, message: Message, robots: Sequence[str], *, field: str = "content") -> None:
+        """Refuse at the door what DingTalk would refuse later: a missing keyword, or more than 20,000 bytes."""
+        size = message.size()
+        if size > MAX_BODY_BYTES:
+            raise Rejected(422, "too_large", f"the message is {size} bytes; DingTalk accepts at most "
+                           f"{MAX_BODY_BYTES}; shorten it", field)
+        for name in robots:
+            keywords = self.settings.robots[name].keywords
+            if not satisfies_keywords(message, keywords):
+                wanted = " or ".join(keywords)
+                raise Rejected(422, "keyword_missing",
+                               f"robot {name} requires keyword {wanted}; the message lacks it", field)
+
+    def accept(self, source: str, message: Message, robots: Sequence[str], *,
+               idempotency_key: str | None = None) -> Accepted:
+        self.check(message, robots)
+        payload = message.to_json()
+        new = [NewMessage(queue=r, robot=r, payload=payload, msgtype=message.msgtype, title=message.summary,
+                          source=source) for r in robots]
+        key = (source, idempotency_key) if idempotency_key else None
+        stored, created = self.store.enqueue(new, now=self.clock(), idempotency=key)
+        return Accepted(stored, created)
+
+    def lookup(self, source: str, message_id: str) -> StoredMessage:
+        m = self.store.get(message_id)
+        if m is None or m.source != source:
+            raise Rejected(404, "not_found", f"no message {message_id} for this source", "id")
+        return m
+
+
+def with_mentions(message: Message, at: Mapping[str, Any] | None) -> Message:
+    """Add an ``at`` object (DingTalk's field names) to a text or markdown message."""
+    if not at:
+        return message
+    if not isinstance(message, Text | Markdown):
+        raise Rejected(422, "invalid_message", f"@mentions work only for text and markdown, not {message.msgtype}",
+                       "at")
+    try:
+        extra = At.model_validate(at)
+    except ValueError as exc:
+        raise Rejected(422, "invalid_message", f"at: {exc}".splitlines()[0], "at") from None
+    base = message.at or At()
+    merged = At(mobiles=[*base.mobiles, *extra.mobiles], user_ids=[*base.user_ids, *extra.user_ids],
+                all=base.all or extra.all)
+    return message.model_copy(update={"at": merged})
+
+
+def message_json(m: StoredMessage) -> dict[str, Any]:
+    data = m.to_json()
+    data["message"] = json.loads(m.payload)
+    return data

@@ -1,0 +1,53 @@
+"""``/api/v1/messages``: any msgtype or a named template, to chosen robots, with an optional Idempotency-Key."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from ..gateway import Rejected, message_json, with_mentions
+from .ding import bearer_token, gateway
+from .errors import json_body
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.post("/messages")
+def create() -> ResponseReturnValue:
+    data = json_body(request)
+    gw = gateway()
+    source = gw.authenticate(bearer_token() or (data.get("source") if isinstance(data.get("source"), str) else None))
+    robots_field = data.get("robots")
+    if robots_field is not None and (not isinstance(robots_field, list)
+                                     or not all(isinstance(r, str) for r in robots_field)):
+        raise Rejected(422, "invalid_field", "robots must be a list of robot names", "robots")
+    robots = gw.robots_for(source, robots_field)
+    has_message, has_template = "message" in data, "template" in data
+    if has_message == has_template:
+        raise Rejected(422, "missing_field", "give either message (a DingTalk JSON body) or template with data",
+                       "message")
+    if has_message:
+        message = gw.parse(data["message"])
+    else:
+        template = data["template"]
+        if not isinstance(template, str) or not template:
+            raise Rejected(422, "invalid_field", "template must be a template name", "template")
+        tdata = data.get("data", {})
+        if not isinstance(tdata, dict):
+            raise Rejected(422, "invalid_field", "data must be a JSON object", "data")
+        message = gw.render(template, {**tdata, "source": source})
+    message = with_mentions(message, data.get("at"))
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 0 < len(key) <= 200:
+        raise Rejected(422, "invalid_field", "Idempotency-Key must be 1 to 200 characters", "Idempotency-Key")
+    accepted = gw.accept(source, message, robots, idempotency_key=key)
+    first = accepted.messages[0]
+    body = {"id": first.id, "ids": accepted.ids, "status": str(first.status), "duplicate": not accepted.created}
+    return jsonify(body), 202 if accepted.created else 200
+
+
+@bp.get("/messages/<message_id>")
+def show(message_id: str) -> ResponseReturnValue:
+    gw = gateway()
+    source = gw.authenticate(bearer_token() or request.args.get("token"))
+    return jsonify(message_json(gw.lookup(source, message_id)))

@@ -1,0 +1,21 @@
+"""The Flask app factory. It takes a ready :class:`~dingrelay.gateway.Gateway`; the composition root builds it."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from ..gateway import Gateway
+from . import api, ding, errors, health
+
+
+def create_app(gateway: Gateway) -> Flask:
+    app = Flask("dingrelay")
+    app.config["MAX_CONTENT_LENGTH"] = gateway.settings.server.max_body_bytes
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["dingrelay.gateway"] = gateway
+    errors.register(app)
+    app.register_blueprint(ding.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,80 @@
+"""``/ding/send``: the tutorial-compatible endpoint (green info / red error 巡检 cards)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from ..gateway import Gateway, Rejected
+from .errors import json_body
+
+bp = Blueprint("ding", __name__)
+
+LEVELS = ("info", "error")
+USAGE = {
+    "usage": "POST /ding/send with Content-Type: application/json",
+    "body": {
+        "source": "the source's token (or send Authorization: Bearer <token>)",
+        "title": "巡检标题 (required)",
+        "content": "巡检内容 (required)",
+        "level": "info (green card, default) or error (red card)",
+        "author": "相关人员 (default 巡检机器人)",
+        "url": "详情 link (optional)",
+    },
+    "answers": "202 {id, status} once the message is stored; GET /api/v1/messages/<id> shows its progress",
+    "example": {"source": "<token>", "title": "rds日志拉去", "content": "rds日志拉去正常"},
+}
+
+
+def gateway() -> Gateway:
+    gw: Gateway = current_app.extensions["dingrelay.gateway"]
+    return gw
+
+
+def bearer_token() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return None
+
+
+def _text(data: dict[str, Any], key: str, *, required: bool, default: str = "") -> str:
+    value = data.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise Rejected(422, "missing_field", f"{key} is required", key)
+        return default
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise Rejected(422, "invalid_field", f"{key} must be a string", key)
+    return str(value)
+
+
+@bp.get("/ding/send")
+def usage() -> ResponseReturnValue:
+    return jsonify(USAGE)
+
+
+@bp.post("/ding/send")
+def send() -> ResponseReturnValue:
+    data = json_body(request)
+    gw = gateway()
+    token = bearer_token() or (data.get("source") if isinstance(data.get("source"), str) else None)
+    source = gw.authenticate(token)
+    level = _text(data, "level", required=False, default="info").lower()
+    if level not in LEVELS:
+        raise Rejected(422, "invalid_level", f"level must be info or error, not {data.get('level')!r}", "level")
+    fields = {
+        "title": _text(data, "title", required=True),
+        "content": _text(data, "content", required=True),
+        "author": _text(data, "author", required=False, default="巡检机器人"),
+        "url": _text(data, "url", required=False, default=gw.settings.server.base_url),
+        "level": level,
+        "source": source,
+    }
+    robots = gw.robots_for(source, None)
+    message = gw.render(level, fields, field="level")
+    accepted = gw.accept(source, message, robots, idempotency_key=request.headers.get("Idempotency-Key"))
+    first = accepted.messages[0]
+    return jsonify({"id": first.id, "ids": accepted.ids, "status": str(first.status)}), 202

@@ -1,0 +1,70 @@
+"""The composition root: the one place that reads settings and chooses concrete classes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+
+from .config import Settings
+from .delivery.retry import RetryPolicy
+from .delivery.sender import Sender
+from .delivery.store import SqlStore
+from .delivery.worker import Worker
+from .dingtalk.client import Robot, RobotClient
+from .gateway import Gateway
+from .rendering import Renderer
+
+#: Budget for queues that are not robots (sessionWebhook replies).
+SESSION_LIMIT = (20, 60.0)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: SqlStore
+    renderer: Renderer
+    client: RobotClient
+    gateway: Gateway
+    worker: Worker
+    executor: ThreadPoolExecutor | None = None
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+        self.client.close()
+        self.store.close()
+
+
+def robots(settings: Settings) -> dict[str, Robot]:
+    return {
+        name: Robot(webhook=rs.webhook.reveal(), secret=rs.secret.reveal() if rs.secret else None,
+                    keywords=tuple(rs.keywords), name=name)
+        for name, rs in settings.robots.items()
+    }
+
+
+def build(settings: Settings, *, clock: Callable[[], float] = time.time,
+          transport: httpx.BaseTransport | None = None, threads: int | None = 8) -> Services:
+    """Wire the gateway for ``settings``. ``threads=None`` delivers inline (deterministic tests)."""
+    store = SqlStore(settings.storage.url)
+    renderer = Renderer(settings.templates.dir, clock=clock)
+    d = settings.delivery
+    client = RobotClient(transport=transport, clock=clock,
+                         timeout=httpx.Timeout(d.request_timeout_seconds, connect=min(5.0, d.request_timeout_seconds)))
+    policy = RetryPolicy(max_attempts=d.max_attempts, base_seconds=d.backoff_base_seconds,
+                         max_seconds=d.backoff_max_seconds, penalty_seconds=d.penalty_seconds)
+
+    def limits(queue: str) -> tuple[int, float]:
+        rs = settings.robots.get(queue)
+        return (rs.rate_limit, rs.rate_window_seconds) if rs else SESSION_LIMIT
+
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dingrelay-send") if threads else None
+    worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,
+                    lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor)
+    gateway = Gateway(settings, store, renderer, clock=clock)
+    return Services(settings, store, renderer, client, gateway, worker, executor)
