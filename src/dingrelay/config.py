@@ -162,6 +162,36 @@ class DeliverySettings(_Section):
     request_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
+class ReplyRule(_Section):
+    match: str
+    template: str | None = None
+    text: str | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> ReplyRule:
+        if (self.template is None) == (self.text is None):
+            raise ValueError("give exactly one of template (a template name) or text (an inline Jinja2 template)")
+        return self
+
+
+class BotSettings(_Section):
+    app_secret: SecretStr
+    client_id: str | None = None
+    replies: list[ReplyRule] = Field(default_factory=list)
+    handlers: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)   # extra variables every reply template sees
+    reply_budget_seconds: float = Field(default=1.5, gt=0, le=10)
+
+
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -169,6 +199,7 @@ class Settings(_Section):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    bots: dict[str, BotSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
