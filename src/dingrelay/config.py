@@ -76,7 +76,13 @@ def _masked(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
-SecretStr = Annotated[Secret, BeforeValidator(_to_secret), PlainSerializer(_masked)]
+def _to_required_secret(v: Any) -> Any:
+    if v is None or v == "":
+        raise ValueError("is empty; set it (or the environment variable it names)")
+    return _to_secret(v)
+
+
+SecretStr = Annotated[Secret, BeforeValidator(_to_required_secret), PlainSerializer(_masked)]
 OptionalSecret = Annotated[Secret | None, BeforeValidator(_to_secret), PlainSerializer(_masked)]
 WebhookStr = Annotated[WebhookURL, BeforeValidator(_to_webhook), PlainSerializer(str, return_type=str)]
 

@@ -47,6 +47,7 @@ def worker(config_path: str | None) -> None:
     from ..wiring import build
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = settings_or_exit(config_path)
     services = build(settings)
     stop = threading.Event()

@@ -30,6 +30,7 @@ def _exit_with_parent(parent: int) -> None:
 def create() -> Flask:
     logging.basicConfig(level=os.environ.get("DINGRELAY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery is noise; failures are logged
     settings = load_settings()
     services = build(settings)
     if os.environ.get("DINGRELAY_NO_WORKER") != "1":
