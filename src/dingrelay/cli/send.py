@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import click
 
@@ -70,7 +71,7 @@ def _robot(webhook: str | None, secret: str | None, keywords: tuple[str, ...], c
                      keywords=tuple(keywords) or tuple(rs.keywords), name=robot)
     if not webhook:
         fail("give --webhook URL (or DINGRELAY_WEBHOOK), or --config FILE --robot NAME", 2)
-    if "access_token=" not in webhook:
+    if not parse_qs(urlsplit(webhook).query).get("access_token"):
         fail("--webhook lacks ?access_token=...; copy the whole webhook URL from the robot's settings", 2)
     if secret and not secret.startswith("SEC"):
         fail("--secret must be the robot's 加签 secret, starting with SEC", 2)

@@ -123,10 +123,11 @@ class KeywordMissing(SecurityRejected):
 
     def _describe(self) -> str:
         who = f"robot {self.robot} " if self.robot else "the robot "
+        where = f"errcode {self.errcode}" if self.errcode else "checked before sending"
         if self.keywords:
             wanted = " or ".join(self.keywords)
-            return f"{who}requires keyword {wanted}; the message lacks it (errcode {self.errcode})"
-        return f"{who}requires one of its custom keywords (自定义关键词); the message lacks it (errcode {self.errcode})"
+            return f"{who}requires keyword {wanted}; the message lacks it ({where})"
+        return f"{who}requires one of its custom keywords (自定义关键词); the message lacks it ({where})"
 
 
 class SignatureRejected(SecurityRejected):

@@ -18,4 +18,4 @@ def satisfies_keywords(message: Message, keywords: Sequence[str]) -> bool:
 def check_keywords(message: Message, keywords: Sequence[str], *, robot: str | None = None) -> None:
     """Raise :class:`KeywordMissing` naming the keywords when the message would be refused."""
     if not satisfies_keywords(message, keywords):
-        raise KeywordMissing(robot=robot, keywords=list(keywords))
+        raise KeywordMissing(0, "not sent: checked before sending", robot=robot, keywords=list(keywords))
