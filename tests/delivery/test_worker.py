@@ -1,0 +1,417 @@
+"""``Worker.run_once(now)`` end to end: a real RobotClient on ``httpx.MockTransport``, a SQLite store, a fake clock.
+
+The loop is driven the way ``run_forever`` drives it: call ``run_once(now)``, then move the fake clock to the
+time it returned (never backwards). No test sleeps; a send takes no time on the fake clock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from delivery_helpers import T0, FakeClock, content_of, msg
+
+from dingrelay.delivery.model import Status, StoredMessage
+from dingrelay.delivery.retry import RetryPolicy
+from dingrelay.delivery.sender import Sender
+from dingrelay.delivery.store import SqlStore
+from dingrelay.delivery.worker import Worker
+from dingrelay.dingtalk import Robot, RobotClient
+
+TOKENS = {"ops": "0123456789abcdef" * 4, "dev": "fedcba9876543210" * 4}
+SECRET = "SEC0123456789abcdef"
+SESSION_WEBHOOK = "https://oapi.dingtalk.com/robot/sendBySession?session=76da36b48f59e8aa76da36b48f59e8aa"
+ROBOTS = {
+    "ops": Robot(webhook=f"https://oapi.dingtalk.com/robot/send?access_token={TOKENS['ops']}", secret=SECRET,
+                 keywords=("监控",), name="ops"),
+    "dev": Robot(webhook=f"https://oapi.dingtalk.com/robot/send?access_token={TOKENS['dev']}", name="dev"),
+}
+
+Answer = tuple[int, str] | httpx.Response | Exception
+
+
+@dataclass
+class Request:
+    at: float
+    robot: str
+    url: httpx.URL
+    body: bytes
+
+
+@dataclass
+class FakeDingTalk:
+    """The MockTransport handler: answers errcode 0 unless told otherwise, and records when each request came."""
+
+    clock: FakeClock
+    requests: list[Request] = field(default_factory=list)
+    scripts: dict[str, list[Answer]] = field(default_factory=dict)
+
+    def answer(self, robot: str, *answers: Answer) -> None:
+        """The next answers to ``robot``'s requests ("session" for sessionWebhooks), then success again."""
+        self.scripts.setdefault(robot, []).extend(answers)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        token = request.url.params.get("access_token")
+        robot = next((name for name, t in TOKENS.items() if t == token), "session")
+        self.requests.append(Request(self.clock.now, robot, request.url, request.content))
+        script = self.scripts.get(robot)
+        answer: Answer = script.pop(0) if script else (0, "ok")
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, httpx.Response):
+            return answer
+        return httpx.Response(200, json={"errcode": answer[0], "errmsg": answer[1]})
+
+    def contents(self, robot: str | None = None) -> list[str]:
+        return [content_of(r.body) for r in self.requests if robot is None or r.robot == robot]
+
+    def times(self, robot: str | None = None) -> list[float]:
+        return [r.at for r in self.requests if robot is None or r.robot == robot]
+
+
+MakeWorker = Callable[..., Worker]
+
+
+@pytest.fixture
+def dingtalk(clock: FakeClock) -> FakeDingTalk:
+    return FakeDingTalk(clock)
+
+
+@pytest.fixture
+def client(dingtalk: FakeDingTalk, clock: FakeClock) -> Iterator[RobotClient]:
+    with RobotClient(transport=httpx.MockTransport(dingtalk), clock=clock) as c:
+        yield c
+
+
+@pytest.fixture
+def store(sqlite_store: SqlStore) -> SqlStore:
+    return sqlite_store
+
+
+@pytest.fixture
+def make_worker(store: SqlStore, client: RobotClient, clock: FakeClock) -> MakeWorker:
+    """``make_worker(limit=20, window=60, **retry_policy)``: a worker on the fake clock, running sends inline.
+
+    ``real_time=True`` puts it on ``time.time`` instead, for the tests of ``run_forever``.
+    """
+
+    def make(limit: int = 20, window: float = 60.0, *, real_time: bool = False, **policy: Any) -> Worker:
+        return Worker(store, Sender(client, ROBOTS), limits=lambda _queue: (limit, window),
+                      policy=RetryPolicy(**policy), clock=time.time if real_time else clock)
+
+    return make
+
+
+def drive(worker: Worker, clock: FakeClock, *, until: float | None = None) -> None:
+    """Run passes until the worker is idle, or until it would have to wait past ``until``."""
+    for _ in range(10_000):
+        nxt = worker.run_once(clock.now)
+        if nxt is None or (until is not None and nxt >= until):
+            return
+        clock.now = max(nxt, clock.now)
+    pytest.fail("the worker never went idle")
+
+
+def put(store: SqlStore, *contents: str, queue: str = "ops", now: float = T0, **kwargs: Any) -> list[StoredMessage]:
+    stored, _ = store.enqueue([msg(c, queue=queue, **kwargs) for c in contents], now=now)
+    return stored
+
+
+def reload(store: SqlStore, m: StoredMessage) -> StoredMessage:
+    got = store.get(m.id)
+    assert got is not None
+    return got
+
+
+# -- delivering --------------------------------------------------------------------------------------------
+
+
+def test_a_message_is_delivered_byte_exact_and_freshly_signed(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    [m] = put(store, "监控报警: disk 91% 磁盘")
+
+    drive(make_worker(), clock)
+
+    [request] = dingtalk.requests
+    assert request.body == m.payload
+    assert request.url.params["access_token"] == TOKENS["ops"]
+    assert request.url.params["timestamp"] == str(int(T0 * 1000))
+    assert request.url.params["sign"]
+    got = reload(store, m)
+    assert (got.status, got.attempts, got.delivered_at) == (Status.DELIVERED, 1, T0)
+
+
+def test_a_session_reply_goes_to_its_session_webhook_unsigned(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    [m] = put(store, "收到", queue="session:abc", target_url=SESSION_WEBHOOK, expires_at=T0 + 5400)
+
+    drive(make_worker(), clock)
+
+    [request] = dingtalk.requests
+    assert str(request.url) == SESSION_WEBHOOK
+    assert request.body == m.payload
+    assert reload(store, m).status is Status.DELIVERED
+
+
+@pytest.mark.parametrize(("failure", "recorded"), [
+    pytest.param((-1, "系统繁忙"), "busy", id="errcode--1"),
+    pytest.param(httpx.Response(502, text="Bad Gateway"), "HTTP 502", id="http-502"),
+    pytest.param(httpx.ConnectError("connection refused"), "could not reach", id="connection-refused"),
+    pytest.param(httpx.ReadTimeout("read timed out"), "timed out", id="timeout"),
+])
+def test_a_retryable_failure_is_retried_after_a_backoff_then_delivered(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock,
+        failure: Answer, recorded: str) -> None:
+    [m] = put(store, "监控 a")
+    dingtalk.answer("ops", failure)
+    worker = make_worker(base_seconds=2.0)
+
+    worker.run_once(clock.now)
+    retrying = reload(store, m)
+    drive(worker, clock)
+
+    assert (retrying.status, retrying.attempts) == (Status.RETRYING, 1)
+    assert recorded in (retrying.last_error or "")
+    assert T0 + 1.0 <= retrying.next_attempt_at <= T0 + 2.0   # between half and all of base·2^0
+    assert dingtalk.times() == [T0, retrying.next_attempt_at]
+    got = reload(store, m)
+    assert (got.status, got.attempts) == (Status.DELIVERED, 2)
+
+
+def test_it_gives_up_after_max_attempts_and_says_so(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    [m] = put(store, "监控 a")
+    dingtalk.answer("ops", *[(-1, "系统繁忙")] * 10)
+
+    drive(make_worker(max_attempts=3), clock)
+
+    assert len(dingtalk.requests) == 3
+    got = reload(store, m)
+    assert (got.status, got.attempts, got.last_errcode) == (Status.DEAD, 3, -1)
+    assert (got.last_error or "").startswith("gave up after 3 attempts")
+
+
+def test_a_rate_limit_errcode_pauses_the_robot_for_the_penalty_then_delivers(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    first, second = put(store, "监控 1", "监控 2")
+    dingtalk.answer("ops", (130101, "send too fast"))
+    worker = make_worker(penalty_seconds=600.0)
+
+    drive(worker, clock, until=T0 + 600)
+    during = reload(store, first)
+    [state] = store.queues(clock.now)
+    drive(worker, clock)
+
+    assert dingtalk.times() == [T0, T0 + 600, T0 + 600]          # nothing at all during the penalty
+    assert (during.status, during.attempts, during.last_errcode) == (Status.RETRYING, 0, 130101)
+    assert state.paused_until == T0 + 600
+    assert "rate-limited" in (state.last_error or "")
+    assert dingtalk.contents() == ["监控 1", "监控 1", "监控 2"]
+    assert [reload(store, m).status for m in (first, second)] == [Status.DELIVERED, Status.DELIVERED]
+    assert reload(store, first).attempts == 1   # the throttled attempt did not count
+
+
+@pytest.mark.parametrize(("errcode", "errmsg", "cause"), [
+    pytest.param(310000, "keywords not in content", "requires keyword 监控", id="keyword-missing"),
+    pytest.param(310000, "sign not match", "加签 secret", id="signature-rejected"),
+    pytest.param(300001, "token is not exist", "access_token does not exist", id="token-invalid"),
+    pytest.param(430101, "含有不安全的外链", "unsafe", id="content-rejected"),
+])
+def test_a_non_retryable_failure_goes_dead_at_once_with_the_reason(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock,
+        errcode: int, errmsg: str, cause: str) -> None:
+    bad, after = put(store, "监控 bad", "监控 after")
+    dingtalk.answer("ops", (errcode, errmsg))
+
+    drive(make_worker(), clock)
+
+    got = reload(store, bad)
+    assert (got.status, got.attempts, got.last_errcode) == (Status.DEAD, 1, errcode)
+    assert cause in (got.last_error or "")
+    assert dingtalk.contents() == ["监控 bad", "监控 after"]   # never retried; the queue moves on
+    assert reload(store, after).status is Status.DELIVERED
+
+
+def test_an_expired_session_reply_goes_dead_without_being_sent(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    [m] = put(store, "收到", queue="session:abc", target_url=SESSION_WEBHOOK, expires_at=T0 + 5)
+    clock.now = T0 + 10   # the gateway was down when the session expired
+
+    drive(make_worker(), clock)
+
+    assert dingtalk.requests == []
+    got = reload(store, m)
+    assert got.status is Status.DEAD
+    assert "sessionWebhook expired" in (got.last_error or "")
+    assert "OpenAPI" in (got.last_error or "")
+
+
+def test_a_session_dingtalk_calls_expired_goes_dead_saying_so(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    [m] = put(store, "收到", queue="session:abc", target_url=SESSION_WEBHOOK, expires_at=T0 + 5400)
+    dingtalk.answer("session", (300001, "session不存在"))
+
+    drive(make_worker(), clock)
+
+    got = reload(store, m)
+    assert (got.status, got.last_errcode) == (Status.DEAD, 300001)
+    assert "expired" in (got.last_error or "")
+    assert len(dingtalk.requests) == 1
+
+
+def test_a_message_for_a_robot_no_longer_configured_goes_dead_naming_it(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    [m] = put(store, "监控 a", queue="retired")
+
+    drive(make_worker(), clock)
+
+    assert dingtalk.requests == []
+    got = reload(store, m)
+    assert got.status is Status.DEAD
+    assert "'retired'" in (got.last_error or "")
+    assert "configuration" in (got.last_error or "")
+
+
+def test_a_bug_while_sending_leaves_the_message_retrying_not_stuck(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock,
+        caplog: pytest.LogCaptureFixture) -> None:
+    [m] = put(store, "监控 a")
+    dingtalk.answer("ops", RuntimeError("a bug"))
+    worker = make_worker()
+
+    worker.run_once(clock.now)
+    after_bug = reload(store, m)
+    drive(worker, clock)
+
+    assert after_bug.status is Status.RETRYING
+    assert "internal error while sending: RuntimeError" in (after_bug.last_error or "")
+    assert "unexpected error delivering" in caplog.text
+    assert reload(store, m).status is Status.DELIVERED
+
+
+# -- order and independence --------------------------------------------------------------------------------
+
+
+def test_messages_to_one_robot_are_delivered_in_acceptance_order_across_retries(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    put(store, *[f"监控 {i}" for i in range(1, 6)])
+    dingtalk.answer("ops", (0, "ok"), (-1, "系统繁忙"), (-1, "系统繁忙"))
+
+    drive(make_worker(), clock)
+
+    assert dingtalk.contents() == ["监控 1", "监控 2", "监控 2", "监控 2", "监控 3", "监控 4", "监控 5"]
+    assert store.counts()["delivered"] == 5
+
+
+def test_a_throttled_robot_does_not_hold_back_another(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    put(store, "监控 ops", queue="ops")
+    put(store, "dev 1", "dev 2", "dev 3", queue="dev")
+    dingtalk.answer("ops", (130101, "send too fast"))
+
+    drive(make_worker(penalty_seconds=600.0), clock, until=T0 + 600)
+
+    assert dingtalk.contents("dev") == ["dev 1", "dev 2", "dev 3"]
+    assert dingtalk.times("dev") == [T0, T0, T0]
+    assert dingtalk.contents("ops") == ["监控 ops"]
+
+
+@pytest.mark.parametrize(("messages", "limit", "window"), [
+    pytest.param(25, 20, 60.0, id="25-at-20-per-minute"),
+    pytest.param(12, 5, 10.0, id="12-at-5-per-10s"),
+    pytest.param(3, 1, 2.0, id="3-at-1-per-2s"),
+])
+def test_a_robot_never_gets_more_than_its_budget_in_any_window(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock,
+        messages: int, limit: int, window: float) -> None:
+    put(store, *[f"监控 {i}" for i in range(messages)])
+    worker = make_worker(limit=limit, window=window)
+
+    drive(worker, clock, until=T0 + window)
+    sent_in_first_window = len(dingtalk.requests)
+    drive(worker, clock)
+
+    assert sent_in_first_window == limit
+    assert dingtalk.contents() == [f"监控 {i}" for i in range(messages)]
+    times = dingtalk.times()
+    assert all(times[i + limit] - times[i] >= window for i in range(len(times) - limit))
+
+
+# -- the loop's answer: when to call again -----------------------------------------------------------------
+
+
+def test_run_once_says_when_it_next_has_work(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
+    worker = make_worker(limit=1, window=60.0, penalty_seconds=600.0)
+
+    def pass_at(t: float) -> float | None:
+        clock.now = t
+        return worker.run_once(t)
+
+    idle = pass_at(T0)
+    put(store, "监控 1", "监控 2")
+    put(store, "dev 1", queue="dev")
+    dingtalk.answer("dev", (130101, "send too fast"))
+
+    assert idle is None
+    assert pass_at(T0) == T0                  # it sent "监控 1" (and was throttled on "dev 1"): call again at once
+    assert pass_at(T0) == T0 + 60.0           # ops' budget frees up before dev's pause ends
+    assert pass_at(T0 + 60.0) == T0 + 60.0    # sent "监控 2"
+    assert pass_at(T0 + 60.0) == T0 + 600.0   # only dev's pause is left
+    assert pass_at(T0 + 600.0) == T0 + 600.0  # sent "dev 1"
+    assert pass_at(T0 + 600.0) is None
+    assert dingtalk.contents() == ["监控 1", "dev 1", "监控 2", "dev 1"]
+
+
+# -- run_forever -------------------------------------------------------------------------------------------
+
+
+def test_a_worker_started_after_a_crash_resends_the_interrupted_message(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk) -> None:
+    [m] = put(store, "监控 interrupted", now=time.time() - 120)
+    [head] = store.due_heads(time.time())
+    assert store.claim(head, now=time.time() - 120, limit=20, window=60.0, lease=60.0) is not None  # then: crash
+
+    thread, stop = make_worker(real_time=True).start()
+    try:
+        delivered = _wait_for(lambda: reload(store, m).status is Status.DELIVERED)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    assert delivered
+    assert not thread.is_alive()
+    assert dingtalk.contents() == ["监控 interrupted"]
+    assert reload(store, m).attempts == 2   # at-least-once: the first attempt may have reached DingTalk
+
+
+def test_a_running_worker_delivers_a_message_as_soon_as_it_is_accepted(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk) -> None:
+    worker = make_worker(real_time=True)
+    worker.idle_seconds = 3600.0   # no polling: only the store's notification can wake it
+    thread, stop = worker.start()
+    try:
+        [m] = put(store, "监控 now", now=time.time())
+        delivered = _wait_for(lambda: reload(store, m).status is Status.DELIVERED)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    assert delivered
+    assert not thread.is_alive()
+
+
+def _wait_for(condition: Callable[[], bool], *, limit: float = 20.0) -> bool:
+    """Poll ``condition`` (a generous deadline only guards against a hang; it is not what the test checks)."""
+    wake = threading.Event()
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        wake.wait(0.01)
+    return condition()
