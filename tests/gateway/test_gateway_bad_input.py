@@ -68,3 +68,13 @@ def test_unknown_routes_and_methods_answer_json(gateway: InProcessGateway, metho
     r = gateway.http.request(method, path)
     assert r.status_code in (404, 405)
     assert r.json()["error"]["code"] in ("not_found", "method_not_allowed")
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_a_message_that_cannot_be_stored_gets_503_json_so_the_sender_retries(gateway: InProcessGateway) -> None:
+    with gateway.services.store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE dr_messages")
+    r = gateway.http.post("/ding/send", json=GOOD)
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "storage_unavailable"
+    assert gateway.http.get("/healthz").status_code == 503

@@ -37,7 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from . import ratelimit
@@ -99,6 +99,10 @@ Index("dr_sends_queue", sends.c.queue, sends.c.finished_at)
 IDEMPOTENCY_SECONDS = 24 * 3600
 
 
+class StorageUnavailable(Exception):
+    """The database could not store or read; callers should answer 503 so senders retry."""
+
+
 class Store(Protocol):
     """What the gateway needs from storage; one contract test suite runs against every backend."""
 
@@ -151,6 +155,15 @@ class SqlStore:
 
     def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None
                 ) -> tuple[list[StoredMessage], bool]:
+        try:
+            return self._enqueue(new, now=now, idempotency=idempotency)
+        except IntegrityError:
+            raise
+        except DBAPIError as exc:
+            raise StorageUnavailable(f"the database refused the write ({type(exc.orig).__name__})") from None
+
+    def _enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None
+                 ) -> tuple[list[StoredMessage], bool]:
         """Store ``new`` atomically. With ``idempotency=(source, key)`` seen in the last 24 h, store nothing and
         return the first request's messages. Returns (messages, created)."""
         ids = [new_id() for _ in new]
@@ -449,4 +462,4 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-__all__ = ["SqlStore", "Store"]
+__all__ = ["SqlStore", "StorageUnavailable", "Store"]

@@ -10,6 +10,7 @@ from flask import Flask, Request, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from ..delivery.store import StorageUnavailable
 from ..gateway import Rejected
 
 log = logging.getLogger("dingrelay.web")
@@ -37,6 +38,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(Rejected)
     def _rejected(exc: Rejected) -> ResponseReturnValue:
         return jsonify(exc.to_json()), exc.status
+
+    @app.errorhandler(StorageUnavailable)
+    def _storage(exc: StorageUnavailable) -> ResponseReturnValue:
+        log.error("storage unavailable: %s", exc)
+        return error(503, "storage_unavailable", "the message could not be stored; retry later")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
