@@ -13,7 +13,7 @@ from .options import config_option, settings_or_exit
 
 
 def run_server(config_path: str, listen: str, threads: int, *, worker: bool = True) -> None:
-    """Serve the API on granian (chosen by measurement, see bench/README) in the foreground."""
+    """Serve the API on granian (chosen by measurement: README, Performance) in the foreground."""
     from granian import Granian
     from granian.constants import Interfaces
 
