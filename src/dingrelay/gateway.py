@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .delivery.model import NewMessage, StoredMessage
@@ -19,6 +19,9 @@ from .dingtalk.errors import MessageInvalid
 from .dingtalk.keywords import satisfies_keywords
 from .dingtalk.messages import MAX_BODY_BYTES, At, Markdown, Message, Text, parse_message
 from .rendering import Renderer, RenderError
+
+if TYPE_CHECKING:
+    from .bot import Bots
 
 
 class Rejected(Exception):
@@ -52,6 +55,7 @@ class Gateway:
         self.store = store
         self.renderer = renderer
         self.clock = clock
+        self.bots: Bots | None = None  # two-way bots (POST /dingtalk/callback/<bot>), set by the wiring
         self._tokens = [(name, src.token.reveal().encode()) for name, src in settings.sources.items()]
 
     # -- who is sending ------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from .config import Settings
+from .bot import Bots, HandlersNotLoaded, Pipeline, load_handlers
+from .bot.dedup import ReplyLog
+from .config import ConfigError, Problem, Settings
 from .delivery.retry import RetryPolicy
 from .delivery.sender import Sender
 from .delivery.store import SqlStore
@@ -31,9 +33,12 @@ class Services:
     gateway: Gateway
     worker: Worker
     executor: ThreadPoolExecutor | None = None
+    bots: Bots | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
+        if self.bots is not None:
+            self.bots.close()  # before the store: a finishing slow handler still queues its reply
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         self.client.close()
@@ -67,4 +72,34 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
     worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,
                     lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor)
     gateway = Gateway(settings, store, renderer, clock=clock)
-    return Services(settings, store, renderer, client, gateway, worker, executor)
+    services = Services(settings, store, renderer, client, gateway, worker, executor)
+    try:
+        services.bots = gateway.bots = bots(settings, store, renderer, clock=clock)
+    except ConfigError:
+        services.close()
+        raise
+    return services
+
+
+def bots(settings: Settings, store: SqlStore, renderer: Renderer, *, clock: Callable[[], float] = time.time
+         ) -> Bots | None:
+    """The two-way bots of ``settings.bots``; a handlers module that fails to import, or a reply rule naming a
+    template that does not exist, is a :class:`ConfigError` naming the key."""
+    if not settings.bots:
+        return None
+    pipelines: dict[str, Pipeline] = {}
+    problems: list[Problem] = []
+    for name, bs in settings.bots.items():
+        try:
+            handlers = load_handlers(bs.handlers)
+        except HandlersNotLoaded as exc:
+            problems.append(Problem(f"bots.{name}.handlers", str(exc)))
+            continue
+        problems += [Problem(f"bots.{name}.replies.{i}.template", f"no template named {r.template!r} "
+                             f"(templates: {', '.join(renderer.names())})")
+                     for i, r in enumerate(bs.replies) if r.template is not None and not renderer.exists(r.template)]
+        pipelines[name] = Pipeline(name, bs, renderer=renderer, status=store, handlers=handlers, clock=clock)
+    if problems:
+        raise ConfigError(problems)
+    return Bots(pipelines, replies=ReplyLog(store.engine), queue=store, clock=clock,
+                max_workers=settings.server.threads)

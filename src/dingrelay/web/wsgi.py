@@ -14,7 +14,7 @@ import time
 
 from flask import Flask
 
-from ..config import load_settings
+from ..config import ConfigError, load_settings
 from ..wiring import build
 from .app import create_app
 
@@ -31,8 +31,11 @@ def create() -> Flask:
     logging.basicConfig(level=os.environ.get("DINGRELAY_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per delivery is noise; failures are logged
-    settings = load_settings()
-    services = build(settings)
+    try:
+        services = build(load_settings())
+    except ConfigError as exc:
+        logging.getLogger("dingrelay").error("%s", exc)
+        raise SystemExit(2) from None
     if os.environ.get("DINGRELAY_NO_WORKER") != "1":
         services.worker.start()
     if os.environ.get("DINGRELAY_SUPERVISED") == "1":

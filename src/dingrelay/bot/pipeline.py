@@ -1,0 +1,223 @@
+"""From what a person wrote to a robot to the robot's reply.
+
+Tried in this order; the first that answers wins:
+
+1. built-in commands, by the text's first word: ``help`` (帮助), ``ping``, ``status`` (状态);
+2. the bot's reply rules from the configuration, in order (``re.search`` on the text);
+3. the Python handlers of the bot's ``handlers`` module, in definition order (command word or pattern);
+4. anything else gets the help reply.
+
+A failing handler or template gets a short apology; the trace goes to the log and never into the chat.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..config import BotSettings
+from ..delivery.model import QueueState
+from ..dingtalk.callback import IncomingMessage
+from ..dingtalk.messages import At, Message, Text
+from ..rendering import SHANGHAI, Renderer
+from .registry import Handler, Reply
+
+log = logging.getLogger("dingrelay.bot")
+
+APOLOGY = "抱歉，处理这条消息时出错了，已记录日志，请稍后再试。"
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+SESSION_QUEUE_PREFIX = "session:"
+
+#: Built-in command words (first word of the text, any case) -> the command.
+BUILTINS = {"help": "help", "帮助": "help", "ping": "ping", "status": "status", "状态": "status"}
+BUILTIN_HELP = (
+    "help（帮助）: 列出所有指令和回复规则",
+    "ping: 回复 pong 和服务器时间",
+    "status（状态）: 队列长度、各机器人积压、限流状态和最近失败",
+)
+
+
+class StatusSource(Protocol):
+    """What ``status`` reads: the delivery queue (``SqlStore`` provides both)."""
+
+    def queues(self, now: float) -> list[QueueState]: ...
+    def counts(self) -> dict[str, int]: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a Python handler gets."""
+
+    bot: str
+    message: IncomingMessage
+    text: str                        # what the person wrote, @mention gap stripped
+    args: str = ""                   # for a command word: the text after it
+    groups: dict[str, str] = field(default_factory=dict)  # for a pattern: its named groups
+    match: re.Match[str] | None = None
+    now: datetime = field(default_factory=lambda: datetime.now(SHANGHAI))
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    renderer: Renderer | None = field(default=None, repr=False)
+
+    @property
+    def sender_nick(self) -> str:
+        return self.message.sender_nick
+
+    @property
+    def sender_staff_id(self) -> str:
+        return self.message.sender_staff_id
+
+    def render(self, template: str, data: Mapping[str, Any] | None = None) -> Message:
+        """Render a template (user dir or built-in) with the bot's vars, the sender and ``data``."""
+        if self.renderer is None:
+            raise RuntimeError("this context has no renderer")
+        return self.renderer.render(template, {**template_data(self.message, self.text, self.vars), **(data or {})})
+
+
+def template_data(message: IncomingMessage, text: str, bot_vars: Mapping[str, Any]) -> dict[str, Any]:
+    """The variables a reply template sees (``now`` is added by the renderer)."""
+    return {
+        **bot_vars,
+        "sender_nick": message.sender_nick,
+        "sender_staff_id": message.sender_staff_id,
+        "conversation_id": message.conversation_id,
+        "conversation_title": message.conversation_title,
+        "conversation_type": message.conversation_type,
+        "text": text,
+    }
+
+
+@dataclass(frozen=True)
+class _Rule:
+    index: int
+    regex: re.Pattern[str]
+    template: str | None
+    text: str | None
+
+    @property
+    def usage(self) -> str:
+        answer = f"模板 {self.template}" if self.template is not None else "内联文本"
+        return f"/{self.regex.pattern}/ → {answer}"
+
+
+class Pipeline:
+    """One bot's commands, reply rules and handlers. :meth:`reply` never raises."""
+
+    def __init__(self, name: str, settings: BotSettings, *, renderer: Renderer, status: StatusSource,
+                 handlers: Sequence[Handler] = (), clock: Callable[[], float] = time.time) -> None:
+        self.name = name
+        self.settings = settings
+        self.renderer = renderer
+        self.status_source = status
+        self.handlers = list(handlers)
+        self.clock = clock
+        self.rules = [_Rule(i, re.compile(r.match), r.template, r.text) for i, r in enumerate(settings.replies)]
+
+    def reply(self, message: IncomingMessage) -> Message | None:
+        """The reply to ``message`` (``None``: say nothing); an apology if anything fails."""
+        text = message.plain_text
+        try:
+            answer = self._answer(message, text)
+        except Exception:
+            log.exception("bot %s could not answer message %s (%r)", self.name, message.msg_id, text[:80])
+            answer = Text(content=APOLOGY)
+        return self._address(answer, message)
+
+    # -- choosing the answer -----------------------------------------------------------------------------
+
+    def _answer(self, message: IncomingMessage, text: str) -> Message | None:
+        word = text.split(maxsplit=1)[0].casefold() if text else ""
+        builtin = BUILTINS.get(word)
+        if builtin == "help":
+            return self.help()
+        if builtin == "ping":
+            return Text(content=f"pong {self._now().strftime(TIME_FORMAT)} (Asia/Shanghai)")
+        if builtin == "status":
+            return self.status()
+        for rule in self.rules:
+            m = rule.regex.search(text)
+            if m:
+                return self._render_rule(rule, m, message, text)
+        for handler in self.handlers:
+            hit = handler.match(text)
+            if hit:
+                return self._call(handler, hit, message, text)
+        return self.help()
+
+    def _render_rule(self, rule: _Rule, m: re.Match[str], message: IncomingMessage, text: str) -> Message:
+        data = {**template_data(message, text, self.settings.vars), **_groups(m)}
+        if rule.template is not None:
+            return self.renderer.render(rule.template, data)
+        assert rule.text is not None
+        return self.renderer.render_string(rule.text, data, name=f"bots.{self.name}.replies.{rule.index}.text")
+
+    def _call(self, handler: Handler, hit: re.Match[str] | bool, message: IncomingMessage, text: str
+              ) -> Message | None:
+        m = hit if isinstance(hit, re.Match) else None
+        parts = text.split(maxsplit=1)
+        ctx = Context(bot=self.name, message=message, text=text,
+                      args=parts[1] if m is None and len(parts) > 1 else "",
+                      groups=_groups(m) if m is not None else {}, match=m, now=self._now(),
+                      vars=self.settings.vars, renderer=self.renderer)
+        return _as_message(handler.func(ctx), handler)
+
+    def _address(self, reply: Message | None, message: IncomingMessage) -> Message | None:
+        """In a group, a text reply @s its sender (when DingTalk told us the sender's userId)."""
+        if isinstance(reply, Text) and reply.at is None and message.is_group and message.sender_staff_id:
+            return Text(content=reply.content, at=At(user_ids=[message.sender_staff_id]))
+        return reply
+
+    # -- built-ins ---------------------------------------------------------------------------------------
+
+    def help(self) -> Text:
+        lines = ["我能做这些（@我 并发送）：", "指令："]
+        lines += [f"- {usage}" for usage in BUILTIN_HELP]
+        lines += [f"- {h.usage}" for h in self.handlers]
+        if self.rules:
+            lines.append("回复规则：")
+            lines += [f"- {r.usage}" for r in self.rules]
+        return Text(content="\n".join(lines))
+
+    def status(self) -> Text:
+        now = self.clock()
+        c = self.status_source.counts()
+        lines = [f"状态 {self._now().strftime(TIME_FORMAT)}",
+                 f"队列：排队 {c.get('queued', 0)}，重试 {c.get('retrying', 0)}，发送中 {c.get('sending', 0)}，"
+                 f"已送达 {c.get('delivered', 0)}，失败 {c.get('dead', 0)}"]
+        queues = self.status_source.queues(now)
+        # A session queue's name stands for its webhook: sessions are only counted, never named.
+        sessions = [q for q in queues if q.queue.startswith(SESSION_QUEUE_PREFIX)]
+        for q in queues:
+            if q in sessions:
+                continue
+            parts = [f"积压 {q.backlog}", f"发送中 {q.sending}"]
+            parts.append(f"限流至 {_fmt(q.paused_until)}" if q.paused_until else "未限流")
+            if q.last_error:
+                parts.append(f"最近失败：{q.last_error}")
+            lines.append(f"{q.queue}：" + "，".join(parts))
+        if sessions:
+            lines.append(f"会话回复：{len(sessions)} 个会话，积压 {sum(q.backlog for q in sessions)}")
+        return Text(content="\n".join(lines))
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), SHANGHAI)
+
+
+def _groups(m: re.Match[str]) -> dict[str, str]:
+    return {k: v if v is not None else "" for k, v in m.groupdict().items()}
+
+
+def _fmt(ts: float) -> str:
+    return datetime.fromtimestamp(ts, SHANGHAI).strftime(TIME_FORMAT)
+
+
+def _as_message(value: Reply, handler: Handler) -> Message | None:
+    if value is None or isinstance(value, Message):
+        return value
+    if isinstance(value, str):
+        return Text(content=value) if value.strip() else None
+    raise TypeError(f"handler {handler.usage} returned {type(value).__name__}; return str, a Message or None")

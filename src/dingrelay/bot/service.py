@@ -1,0 +1,163 @@
+"""Answering a verified callback within DingTalk's patience: the reply budget, de-duplication, the slow path.
+
+A reply ready within the bot's ``reply_budget_seconds`` goes back in the HTTP response body. Otherwise the caller
+answers ``{"msgtype": "empty"}`` at once, and when the handler finishes its reply is queued durably to the message's
+sessionWebhook, expiring with the session (the worker then marks it dead with that reason).
+
+Each ``msgId`` runs once: a redelivery gets the reply the first delivery answered in its response, or ``empty``
+when that reply went (or will go) through the sessionWebhook, so the chat never sees it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Protocol
+
+from ..delivery.model import NewMessage, StoredMessage
+from ..dingtalk.callback import IncomingMessage, verify_callback
+from ..dingtalk.messages import Message, Text
+from .dedup import ReplyLog
+from .pipeline import APOLOGY, SESSION_QUEUE_PREFIX, Pipeline
+
+log = logging.getLogger("dingrelay.bot")
+
+#: The HTTP answer meaning "no reply now" (a slow reply follows through the sessionWebhook).
+EMPTY: dict[str, Any] = {"msgtype": "empty"}
+RESPONSE = "response"
+SESSION = "session"
+_POLL_SECONDS = 0.05
+
+
+class Queue(Protocol):
+    """Where slow replies go: the durable delivery queue (``SqlStore``)."""
+
+    def enqueue(self, new: list[NewMessage], *, now: float) -> tuple[list[StoredMessage], bool]: ...
+
+
+class UnknownBot(LookupError):
+    """No bot by that name is configured."""
+
+
+class Bots:
+    """Every configured bot's pipeline, its secret and its budget, with one thread pool for handlers."""
+
+    def __init__(self, pipelines: Mapping[str, Pipeline], *, replies: ReplyLog, queue: Queue,
+                 clock: Callable[[], float] = time.time, max_workers: int = 8) -> None:
+        self.pipelines = dict(pipelines)
+        self.replies = replies
+        self.queue = queue
+        self.clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="dingrelay-bot")
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.pipelines
+
+    def pipeline(self, name: str) -> Pipeline:
+        try:
+            return self.pipelines[name]
+        except KeyError:
+            raise UnknownBot(name) from None
+
+    def verify(self, name: str, timestamp: str | None, sign: str | None) -> None:
+        """Check the callback headers with the bot's app secret; ``CallbackRejected`` if forged, stale or
+        missing (one-hour window, constant-time compare)."""
+        secret = self.pipeline(name).settings.app_secret.reveal()
+        verify_callback(secret, timestamp, sign, clock=self.clock)
+
+    def answer(self, name: str, message: IncomingMessage) -> dict[str, Any]:
+        """The JSON body for DingTalk's callback request: the reply, or :data:`EMPTY`."""
+        pipeline = self.pipeline(name)
+        budget = pipeline.settings.reply_budget_seconds
+        seen = self.replies.claim(name, message.msg_id, now=self.clock())
+        if seen is not None:
+            return self._repeat(name, message.msg_id, budget)
+        job = _Job(self, name, message)
+        future = self._executor.submit(pipeline.reply, message)
+        future.add_done_callback(job.finished)
+        try:
+            future.result(timeout=budget)
+        except FutureTimeout:
+            pass
+        if not job.decide(future):
+            log.info("bot %s: message %s takes longer than %.1fs; its reply will go through the sessionWebhook",
+                     name, message.msg_id, budget)
+            return EMPTY
+        reply = _result(future, name, message)
+        payload = reply.to_payload() if reply is not None else None
+        self.replies.finish(name, message.msg_id, payload, via=RESPONSE, now=self.clock())
+        return payload or EMPTY
+
+    def _repeat(self, name: str, msg_id: str, budget: float) -> dict[str, Any]:
+        """A redelivery: wait (within the budget) for the first delivery's outcome and answer the same."""
+        deadline = time.monotonic() + budget
+        while True:
+            seen = self.replies.get(name, msg_id)
+            if seen is None or seen.done or time.monotonic() >= deadline:
+                break
+            time.sleep(_POLL_SECONDS)
+        log.info("bot %s: message %s delivered again; not run twice", name, msg_id)
+        if seen is not None and seen.done and seen.via == RESPONSE and seen.reply is not None:
+            return seen.reply
+        return EMPTY
+
+    def send_later(self, name: str, message: IncomingMessage, reply: Message | None) -> None:
+        """Queue a slow reply to the message's sessionWebhook, and remember it for redeliveries."""
+        now = self.clock()
+        if reply is not None and message.session_webhook:
+            expires = message.session_webhook_expired_time / 1000 if message.session_webhook_expired_time else None
+            self.queue.enqueue([NewMessage(
+                queue=session_queue(message.session_webhook), target_url=message.session_webhook,
+                expires_at=expires, payload=reply.to_json(), msgtype=reply.msgtype, title=reply.summary,
+                source=f"bot:{name}")], now=now)
+        elif reply is not None:
+            log.warning("bot %s: message %s has no sessionWebhook; its slow reply is dropped", name, message.msg_id)
+        self.replies.finish(name, message.msg_id, reply.to_payload() if reply is not None else None,
+                            via=SESSION, now=now)
+
+    def close(self) -> None:
+        """Wait for running handlers (their slow replies are queued before this returns)."""
+        self._executor.shutdown(wait=True)
+
+
+class _Job:
+    """One callback's handler run. Whoever decides first under the lock says how its reply goes out."""
+
+    def __init__(self, bots: Bots, name: str, message: IncomingMessage) -> None:
+        self.bots, self.name, self.message = bots, name, message
+        self._lock = threading.Lock()
+        self._via: str | None = None
+
+    def decide(self, future: Future[Message | None]) -> bool:
+        """After the budget: True if the reply goes in the response, False if through the sessionWebhook."""
+        with self._lock:
+            self._via = RESPONSE if future.done() else SESSION
+            return self._via == RESPONSE
+
+    def finished(self, future: Future[Message | None]) -> None:
+        with self._lock:
+            if self._via != SESSION:
+                return  # still within the budget: the request thread answers
+        reply = _result(future, self.name, self.message)
+        try:
+            self.bots.send_later(self.name, self.message, reply)
+        except Exception:
+            log.exception("bot %s: could not queue the slow reply to message %s", self.name, self.message.msg_id)
+
+
+def _result(future: Future[Message | None], name: str, message: IncomingMessage) -> Message | None:
+    try:
+        return future.result()
+    except Exception:  # Pipeline.reply does not raise; this guards against a bug there
+        log.exception("bot %s: pipeline failed on message %s", name, message.msg_id)
+        return Text(content=APOLOGY)
+
+
+def session_queue(session_webhook: str) -> str:
+    """The queue of one conversation's replies, named by a digest: the URL itself is a credential."""
+    return SESSION_QUEUE_PREFIX + hashlib.sha256(session_webhook.encode()).hexdigest()[:24]
