@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..gateway import Gateway
-from . import api, ding, errors, health
+from . import api, callback, ding, errors, health, robot_compat
 
 
 def create_app(gateway: Gateway) -> Flask:
@@ -18,4 +18,6 @@ def create_app(gateway: Gateway) -> Flask:
     app.register_blueprint(ding.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(callback.bp)
+    app.register_blueprint(robot_compat.bp)
     return app
