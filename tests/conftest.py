@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -54,3 +55,11 @@ def pg_url(_pg_run_schema: tuple[Engine, str]) -> str:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     url = admin.url.update_query_dict({"options": f"-csearch_path={schema}"})
     return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A storage URL for the gateway: once on SQLite (a temp file), once on PostgreSQL (``pg_url``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'dingrelay.db'}"
+    return str(request.getfixturevalue("pg_url"))

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import bot_handlers
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gateway"))
-
-import bot_handlers
 from bot_rig import BotRig
 from gateway_harness import InProcessGateway, RobotSpec, emulator_for
 
@@ -27,11 +23,6 @@ RULES = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'dingrelay.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture

@@ -32,8 +32,3 @@ def gateway(tmp_path: Path, emulator: tuple[Emulator, str], ops: RobotSpec, stor
     gw.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'dingrelay.db'}"
-    return str(request.getfixturevalue("pg_url"))

@@ -6,7 +6,6 @@ The real DingtalkChatbot SDK is the client, used unchanged: only the host of its
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,6 @@ from urllib.parse import quote_plus
 import pytest
 import yaml
 from dingtalkchatbot.chatbot import ActionCard, CardItem, DingtalkChatbot
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gateway"))
-
 from gateway_harness import InProcessGateway, RobotSpec, emulator_for, write_config
 
 from dingrelay.dingtalk import signing
@@ -27,11 +23,6 @@ OK = {"errcode": 0, "errmsg": "ok"}
 KEYWORD = "巡检"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'dingrelay.db'}"
-    return str(request.getfixturevalue("pg_url"))
 
 
 @pytest.fixture
