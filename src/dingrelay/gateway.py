@@ -112,9 +112,10 @@ class Gateway:
 
     # -- accepting -----------------------------------------------------------------------------------------
 
-    def check(self, message: Message, robots: Sequence[str], *, field: str = "content") -> None:
+    def check(self, message: Message, robots: Sequence[str], *, field: str = "content",
+              payload: bytes | None = None) -> None:
         """Refuse at the door what DingTalk would refuse later: a missing keyword, or more than 20,000 bytes."""
-        size = message.size()
+        size = len(payload) if payload is not None else message.size()
         if size > MAX_BODY_BYTES:
             raise Rejected(422, "too_large", f"the message is {size} bytes; DingTalk accepts at most "
                            f"{MAX_BODY_BYTES}; shorten it", field)
@@ -127,8 +128,8 @@ class Gateway:
 
     def accept(self, source: str, message: Message, robots: Sequence[str], *,
                idempotency_key: str | None = None) -> Accepted:
-        self.check(message, robots)
         payload = message.to_json()
+        self.check(message, robots, payload=payload)
         new = [NewMessage(queue=r, robot=r, payload=payload, msgtype=message.msgtype, title=message.summary,
                           source=source) for r in robots]
         key = (source, idempotency_key) if idempotency_key else None

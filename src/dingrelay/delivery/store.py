@@ -9,10 +9,13 @@ PostgreSQL; SQLite transactions start ``BEGIN IMMEDIATE``), so several workers n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -27,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -103,6 +107,26 @@ class StorageUnavailable(Exception):
     """The database could not store or read; callers should answer 503 so senders retry."""
 
 
+_INSERT_MESSAGES = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
+_INSERT_IDEMPOTENCY = insert(idempotency_keys)
+_INSERT_QUEUE = insert(queue_state)
+_SELECT_QUEUE = select(queue_state.c.queue).where(queue_state.c.queue == bindparam("q"))
+_SELECT_QUEUE_FOR_UPDATE = _SELECT_QUEUE.with_for_update()
+_SELECT_BY_IDS = select(messages).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass
+class _Job:
+    """One enqueue call waiting for its group commit."""
+
+    new: list[NewMessage]
+    now: float
+    idempotency: tuple[str, str] | None
+    result: tuple[list[StoredMessage], bool] | None = None
+    error: Exception | None = None
+    finished: bool = False
+
+
 class Store(Protocol):
     """What the gateway needs from storage; one contract test suite runs against every backend."""
 
@@ -133,13 +157,31 @@ class SqlStore:
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         self.engine = _engine(url)
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        # SQLite: reads go through their own engine (snapshots that never take the write lock), and writers of
+        # this process queue on a lock instead of sleeping in SQLite's busy handler.
+        self._reader = _engine(url, writer=False) if self.dialect == "sqlite" and not memory else self.engine
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext())
         self._listeners: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
+        self._pending: list[_Job] = []
+        self._pending_lock = threading.Lock()
+        self._leader = threading.Lock()
+        self._known_queues: set[str] = set()
         if create:
             metadata.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._reader is not self.engine:
+            self._reader.dispose()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A write transaction."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     # -- notifications (in-process: lets the worker start at once instead of polling) --------------------
 
@@ -155,46 +197,81 @@ class SqlStore:
 
     def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None
                 ) -> tuple[list[StoredMessage], bool]:
-        try:
-            return self._enqueue(new, now=now, idempotency=idempotency)
-        except IntegrityError:
-            raise
-        except DBAPIError as exc:
-            raise StorageUnavailable(f"the database refused the write ({type(exc.orig).__name__})") from None
-
-    def _enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None
-                 ) -> tuple[list[StoredMessage], bool]:
         """Store ``new`` atomically. With ``idempotency=(source, key)`` seen in the last 24 h, store nothing and
-        return the first request's messages. Returns (messages, created)."""
-        ids = [new_id() for _ in new]
+        return the first request's messages. Returns (messages, created).
+
+        Group commit: requests arriving while another request's transaction is open are written together in
+        the next transaction, so concurrent senders share one commit. Each caller still returns only after
+        the transaction holding its messages has committed.
+        """
+        job = _Job(list(new), now, idempotency)
+        with self._pending_lock:
+            self._pending.append(job)
+        with self._leader:
+            if not job.finished:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                self._write_batch(batch)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        if job.result[1]:
+            self._notify()
+        return job.result
+
+    def _write_batch(self, batch: list[_Job]) -> None:
         try:
-            with self.engine.begin() as conn:
-                if idempotency is not None:
-                    existing = self._idempotent(conn, idempotency, now)
-                    if existing is not None:
-                        return self._get_many(conn, existing), False
-                    conn.execute(insert(idempotency_keys).values(
-                        source=idempotency[0], key=idempotency[1], message_ids=json.dumps(ids), created_at=now))
-                for q in sorted({m.queue for m in new}):
+            with self._tx() as conn:
+                for q in sorted({m.queue for job in batch for m in job.new}):
                     self._ensure_queue(conn, q)
-                for mid, m in zip(ids, new, strict=True):
-                    conn.execute(insert(messages).values(
-                        id=mid, queue=m.queue, robot=m.robot, target_url=m.target_url, source=m.source,
-                        msgtype=m.msgtype, title=m.title[:200], payload=m.payload, status=Status.QUEUED.value,
-                        attempts=0, next_attempt_at=now, expires_at=m.expires_at, created_at=now, updated_at=now,
-                        fingerprint=m.fingerprint))
-                stored = self._get_many(conn, ids)
-        except IntegrityError:
-            # A concurrent request with the same idempotency key won the race: answer with its messages.
-            if idempotency is None:
-                raise
-            with self.engine.connect() as conn:
-                existing = self._idempotent(conn, idempotency, now)
-                if existing is None:
-                    raise
-                return self._get_many(conn, existing), False
-        self._notify()
+                for job in batch:
+                    if job.idempotency is None:
+                        job.result = (self._insert(conn, job), True)
+                        continue
+                    try:
+                        with conn.begin_nested():
+                            job.result = self._write_idempotent(conn, job)
+                    except IntegrityError:
+                        # Another process stored the same key meanwhile: answer with its messages.
+                        existing = self._idempotent(conn, job.idempotency, job.now)
+                        if existing is None:
+                            job.error = StorageUnavailable("the idempotency key could not be recorded; retry")
+                        else:
+                            job.result = (self._get_many(conn, existing), False)
+        except DBAPIError as exc:
+            for job in batch:
+                job.result, job.error = None, StorageUnavailable(
+                    f"the database refused the write ({type(exc.orig).__name__})")
+        finally:
+            for job in batch:
+                job.finished = True
+
+    def _write_idempotent(self, conn: Connection, job: _Job) -> tuple[list[StoredMessage], bool]:
+        assert job.idempotency is not None
+        existing = self._idempotent(conn, job.idempotency, job.now)
+        if existing is not None:
+            return self._get_many(conn, existing), False
+        stored = self._insert(conn, job)
+        conn.execute(_INSERT_IDEMPOTENCY, {"source": job.idempotency[0], "key": job.idempotency[1],
+                                           "message_ids": json.dumps([m.id for m in stored]),
+                                           "created_at": job.now})
         return stored, True
+
+    def _insert(self, conn: Connection, job: _Job) -> list[StoredMessage]:
+        if not job.new:
+            return []
+        now = job.now
+        rows = [{"id": new_id(), "queue": m.queue, "robot": m.robot, "target_url": m.target_url, "source": m.source,
+                 "msgtype": m.msgtype, "title": m.title[:200], "payload": m.payload, "status": Status.QUEUED.value,
+                 "attempts": 0, "next_attempt_at": now, "expires_at": m.expires_at, "created_at": now,
+                 "updated_at": now, "fingerprint": m.fingerprint} for m in job.new]
+        seqs = conn.execute(_INSERT_MESSAGES, rows).scalars().all()
+        return [StoredMessage(
+            id=r["id"], seq=int(seq), queue=r["queue"], robot=r["robot"], target_url=r["target_url"],
+            source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"], status=Status.QUEUED,
+            attempts=0, next_attempt_at=now, expires_at=r["expires_at"], last_errcode=None, last_error=None,
+            created_at=now, updated_at=now, delivered_at=None, fingerprint=r["fingerprint"])
+            for r, seq in zip(rows, seqs, strict=True)]
 
     def _idempotent(self, conn: Connection, key: tuple[str, str], now: float) -> list[str] | None:
         row = conn.execute(select(idempotency_keys.c.message_ids, idempotency_keys.c.created_at).where(
@@ -213,31 +290,33 @@ class SqlStore:
         PostgreSQL hands out ``seq`` at insert time, not at commit: without the lock, a request that drew a
         lower ``seq`` but committed later would jump ahead of a message accepted before it.
         """
-        row = select(queue_state.c.queue).where(queue_state.c.queue == queue)
-        if self.dialect == "postgresql":
-            row = row.with_for_update()
-        if conn.execute(row).first() is None:
+        postgres = self.dialect == "postgresql"
+        if queue in self._known_queues and not postgres:
+            return
+        row = _SELECT_QUEUE_FOR_UPDATE if postgres else _SELECT_QUEUE
+        if conn.execute(row, {"q": queue}).first() is None:
             try:
                 with conn.begin_nested():
-                    conn.execute(insert(queue_state).values(queue=queue))
+                    conn.execute(_INSERT_QUEUE, {"queue": queue})
             except IntegrityError:
-                conn.execute(row)  # a concurrent request created it: wait for that request like any other
+                conn.execute(row, {"q": queue})  # a concurrent request created it: wait for it like any other
+        self._known_queues.add(queue)
 
     # -- reading -----------------------------------------------------------------------------------------
 
     def get(self, message_id: str) -> StoredMessage | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
         return _row(row) if row else None
 
     def _get_many(self, conn: Connection, ids: Iterable[str]) -> list[StoredMessage]:
         ids = list(ids)
-        rows = conn.execute(select(messages).where(messages.c.id.in_(ids))).all()
+        rows = conn.execute(_SELECT_BY_IDS, {"ids": ids}).all()
         by_id = {r.id: _row(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def counts(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status)).all()
         out = {s.value: 0 for s in Status}
         out.update({r[0]: int(r[1]) for r in rows})
@@ -247,11 +326,11 @@ class SqlStore:
         q = select(messages).order_by(messages.c.seq.desc()).limit(limit)
         if queue:
             q = q.where(messages.c.queue == queue)
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return [_row(r) for r in conn.execute(q).all()]
 
     def queues(self, now: float) -> list[QueueState]:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             counts = conn.execute(
                 select(messages.c.queue, messages.c.status, func.count())
                 .group_by(messages.c.queue, messages.c.status)).all()
@@ -293,7 +372,7 @@ class SqlStore:
                     messages.c.next_attempt_at <= now,
                     or_(queue_state.c.paused_until.is_(None), queue_state.c.paused_until <= now))
              .order_by(messages.c.seq))
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return [_row(r) for r in conn.execute(q).all()]
 
     def next_wake(self, now: float) -> float | None:
@@ -305,7 +384,7 @@ class SqlStore:
              .where(messages.c.seq.in_(heads), messages.c.status != Status.SENDING.value,
                     messages.c.next_attempt_at > now))
         paused = select(func.min(queue_state.c.paused_until)).where(queue_state.c.paused_until > now)
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             t = conn.execute(q).scalar()
             p = conn.execute(paused).scalar()
         times = [x for x in (t, p) if x is not None]
@@ -318,13 +397,16 @@ class SqlStore:
         Returns the :class:`Claim`; or the time a rate slot frees up; or ``None`` when another worker holds the
         queue or the message is no longer the due head.
         """
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             lock = select(queue_state.c.paused_until).where(queue_state.c.queue == head.queue)
             if self.dialect == "postgresql":
                 lock = lock.with_for_update(skip_locked=True)
             state = conn.execute(lock).first()
             if state is None:
-                return None
+                if conn.execute(_SELECT_QUEUE, {"q": head.queue}).first() is not None:
+                    return None  # another worker holds this queue right now
+                conn.execute(_INSERT_QUEUE, {"queue": head.queue})  # lost (e.g. restored data): recreate it
+                return now
             if state.paused_until is not None and state.paused_until > now:
                 return float(state.paused_until)
             # Only the queue's oldest active message may go, and only when none of its messages is in flight.
@@ -363,19 +445,19 @@ class SqlStore:
             conn.execute(delete(sends).where(sends.c.finished_at < now - 86400))
 
     def delivered(self, claim: Claim, *, now: float) -> None:
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             self._finish(conn, claim, now, status=Status.DELIVERED.value, delivered_at=now)
         self._notify()
 
     def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str) -> None:
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             self._finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=at,
                          last_errcode=errcode, last_error=error)
         self._notify()
 
     def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None:
         """The robot is throttled: keep the message queued (the attempt does not count) and pause its queue."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             self._finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=until,
                          attempts=messages.c.attempts - 1, last_errcode=errcode, last_error=error)
             conn.execute(update(queue_state).where(queue_state.c.queue == claim.message.queue)
@@ -383,7 +465,7 @@ class SqlStore:
         self._notify()
 
     def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str) -> None:
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             if isinstance(claim, Claim):
                 self._finish(conn, claim, now, status=Status.DEAD.value, last_errcode=errcode, last_error=error)
             else:
@@ -395,7 +477,7 @@ class SqlStore:
     def recover(self, *, now: float) -> int:
         """After a crash: messages left ``sending`` past their lease go back to the queue (at-least-once), and
         their send-log entries are closed as finishing now (the conservative choice for the rate window)."""
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             stale = conn.execute(select(messages.c.seq, messages.c.queue).where(
                 messages.c.status == Status.SENDING.value,
                 or_(messages.c.lease_until.is_(None), messages.c.lease_until <= now))).all()
@@ -411,14 +493,15 @@ class SqlStore:
         return len(stale)
 
     def release_pause(self, queue: str) -> None:
-        with self.engine.begin() as conn:
+        with self._tx() as conn:
             conn.execute(update(queue_state).where(queue_state.c.queue == queue)
                          .values(paused_until=None, pause_reason=None))
         self._notify()
 
     def delete_all(self) -> None:
         """Empty every table (tests and the demo reset)."""
-        with self.engine.begin() as conn:
+        self._known_queues.clear()
+        with self._tx() as conn:
             for t in (messages, idempotency_keys, queue_state, sends):
                 conn.execute(delete(t))
 
@@ -433,7 +516,7 @@ def _row(r: Any) -> StoredMessage:
         digest_id=r.digest_id)
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, *, writer: bool = True) -> Engine:
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
@@ -455,8 +538,9 @@ def _engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
-            # Take the write lock up front: avoids SQLITE_BUSY on lock upgrade between concurrent writers.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front (no SQLITE_BUSY on lock upgrade); readers take a snapshot
+            # and never block writers (WAL).
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
