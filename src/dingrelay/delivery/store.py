@@ -38,6 +38,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -75,6 +76,10 @@ messages = Table(
     Column("digest_id", String(32)),
 )
 Index("dr_messages_active", messages.c.status, messages.c.queue, messages.c.seq)
+# Literal, so SQLite and PostgreSQL can prove a query uses this partial index: finding a queue's head (its oldest
+# active message) costs one index probe however many delivered messages the table holds.
+_ACTIVE_SQL = text("status IN ('queued', 'retrying', 'sending')")
+Index("dr_messages_head", messages.c.queue, messages.c.seq, sqlite_where=_ACTIVE_SQL, postgresql_where=_ACTIVE_SQL)
 
 idempotency_keys = Table(
     "dr_idempotency", metadata,
@@ -112,6 +117,16 @@ _INSERT_IDEMPOTENCY = insert(idempotency_keys)
 _INSERT_QUEUE = insert(queue_state)
 _SELECT_QUEUE = select(queue_state.c.queue).where(queue_state.c.queue == bindparam("q"))
 _SELECT_QUEUE_FOR_UPDATE = _SELECT_QUEUE.with_for_update()
+_HEAD_SEQ = (select(messages.c.seq).where(messages.c.queue == queue_state.c.queue, _ACTIVE_SQL)
+             .order_by(messages.c.seq).limit(1).correlate(queue_state).scalar_subquery())
+_HEADS = queue_state.join(messages, messages.c.seq == _HEAD_SEQ)
+_DUE_HEADS = (select(messages).select_from(_HEADS)
+              .where(messages.c.status != Status.SENDING.value, messages.c.next_attempt_at <= bindparam("now"),
+                     or_(queue_state.c.paused_until.is_(None), queue_state.c.paused_until <= bindparam("now")))
+              .order_by(messages.c.seq))
+_NEXT_DUE = (select(func.min(messages.c.next_attempt_at)).select_from(_HEADS)
+             .where(messages.c.status != Status.SENDING.value, messages.c.next_attempt_at > bindparam("now")))
+_NEXT_UNPAUSE = select(func.min(queue_state.c.paused_until)).where(queue_state.c.paused_until > bindparam("now"))
 _SELECT_BY_IDS = select(messages).where(messages.c.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -171,6 +186,8 @@ class SqlStore:
         self._known_queues: set[str] = set()
         if create:
             metadata.create_all(self.engine)
+            for index in messages.indexes:  # databases made by an older version lack newer indexes
+                index.create(self.engine, checkfirst=True)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -362,31 +379,14 @@ class SqlStore:
 
     def due_heads(self, now: float) -> list[StoredMessage]:
         """The oldest active message of each queue, when it is due and its queue is not paused or busy."""
-        heads = (select(func.min(messages.c.seq))
-                 .where(messages.c.status.in_([s.value for s in ACTIVE]))
-                 .group_by(messages.c.queue)).scalar_subquery()
-        q = (select(messages)
-             .outerjoin(queue_state, queue_state.c.queue == messages.c.queue)
-             .where(messages.c.seq.in_(heads),
-                    messages.c.status != Status.SENDING.value,
-                    messages.c.next_attempt_at <= now,
-                    or_(queue_state.c.paused_until.is_(None), queue_state.c.paused_until <= now))
-             .order_by(messages.c.seq))
         with self._reader.connect() as conn:
-            return [_row(r) for r in conn.execute(q).all()]
+            return [_row(r) for r in conn.execute(_DUE_HEADS, {"now": now}).all()]
 
     def next_wake(self, now: float) -> float | None:
         """The earliest future time at which some queue's head becomes due (ignores rate windows)."""
-        heads = (select(func.min(messages.c.seq))
-                 .where(messages.c.status.in_([s.value for s in ACTIVE]))
-                 .group_by(messages.c.queue)).scalar_subquery()
-        q = (select(func.min(messages.c.next_attempt_at))
-             .where(messages.c.seq.in_(heads), messages.c.status != Status.SENDING.value,
-                    messages.c.next_attempt_at > now))
-        paused = select(func.min(queue_state.c.paused_until)).where(queue_state.c.paused_until > now)
         with self._reader.connect() as conn:
-            t = conn.execute(q).scalar()
-            p = conn.execute(paused).scalar()
+            t = conn.execute(_NEXT_DUE, {"now": now}).scalar()
+            p = conn.execute(_NEXT_UNPAUSE, {"now": now}).scalar()
         times = [x for x in (t, p) if x is not None]
         return min(times) if times else None
 
@@ -411,8 +411,7 @@ class SqlStore:
                 return float(state.paused_until)
             # Only the queue's oldest active message may go, and only when none of its messages is in flight.
             ahead = conn.execute(select(messages.c.seq).where(
-                messages.c.queue == head.queue, messages.c.seq != head.seq,
-                messages.c.status.in_([s.value for s in ACTIVE]),
+                messages.c.queue == head.queue, messages.c.seq != head.seq, _ACTIVE_SQL,
                 or_(messages.c.seq < head.seq, messages.c.status == Status.SENDING.value)).limit(1)).first()
             if ahead is not None:
                 return None

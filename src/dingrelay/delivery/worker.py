@@ -33,6 +33,7 @@ class Worker:
         clock: Callable[[], float] = time.time,
         lease_seconds: float = 60.0,
         idle_seconds: float = 0.5,
+        min_pass_seconds: float = 0.005,
         executor: Executor | None = None,
     ) -> None:
         self.store = store
@@ -42,6 +43,7 @@ class Worker:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.idle_seconds = idle_seconds
+        self.min_pass_seconds = min_pass_seconds
         self.executor = executor
         self._wake = threading.Event()
 
@@ -111,8 +113,15 @@ class Worker:
         recovered = self.store.recover(now=self.clock())
         if recovered:
             log.warning("re-queued %d message(s) interrupted while sending", recovered)
+        last_pass = 0.0
         while not stop.is_set():
+            # Leading-edge throttle: a wake after a quiet spell runs a pass at once (no added latency), but a
+            # stream of wakes (every accepted request notifies) runs at most one pass per min_pass_seconds.
+            since = time.monotonic() - last_pass
+            if since < self.min_pass_seconds:
+                stop.wait(self.min_pass_seconds - since)
             self._wake.clear()
+            last_pass = time.monotonic()
             try:
                 nxt = self.run_once()
             except Exception:
