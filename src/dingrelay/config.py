@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from .adapters.matchers import parse_matchers
+from .adapters.routing import MOBILE
 from .dingtalk.masking import Secret, WebhookURL
 
 ENV_VAR = "DINGRELAY_CONFIG"
@@ -151,9 +154,42 @@ class StorageSettings(_Section):
         return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:****@", self.url)
 
 
+def _matcher_line(v: str) -> str:
+    parse_matchers(v)  # a MatcherError says what is wrong
+    return v
+
+
+def _to_mobile(v: Any) -> Any:
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = str(v)  # YAML reads 13800000000 as a number
+    if not isinstance(v, str) or not MOBILE.fullmatch(v):
+        raise ValueError("must be a mobile number as DingTalk's atMobiles takes it, for example 13800000000")
+    return v
+
+
+def _label_name(v: str | None) -> str | None:
+    if v is not None and not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", v):
+        raise ValueError("must be a label name, for example owner")
+    return v
+
+
+MatcherLine = Annotated[str, AfterValidator(_matcher_line)]
+Mobile = Annotated[str, BeforeValidator(_to_mobile)]
+
+
+class RouteSettings(_Section):
+    """Alerts whose labels match every matcher (Alertmanager syntax) go to ``robots`` instead of the source's."""
+
+    matchers: list[MatcherLine] = Field(min_length=1)
+    robots: list[str] = Field(min_length=1)
+
+
 class SourceSettings(_Section):
     token: SecretStr
     robots: list[str] = Field(min_length=1)
+    routes: list[RouteSettings] = Field(default_factory=list)     # alert hooks: the first route that matches wins
+    mention_label: Annotated[str | None, AfterValidator(_label_name)] = None  # label whose value is mobiles to @
+    mentions: dict[str, dict[str, list[Mobile]]] = Field(default_factory=dict)  # label -> value -> mobiles to @
 
 
 class TemplateSettings(_Section):
@@ -196,6 +232,7 @@ class BotSettings(_Section):
     handlers: str | None = None
     vars: dict[str, Any] = Field(default_factory=dict)   # extra variables every reply template sees
     reply_budget_seconds: float = Field(default=1.5, gt=0, le=10)
+    stream_api: str = "https://api.dingtalk.com"        # stream mode registers here (tests: the emulator's URL)
 
 
 class Settings(_Section):
@@ -215,6 +252,11 @@ class Settings(_Section):
                 if robot not in self.robots:
                     problems.append(f"sources.{name}.robots.{i}: no robot named {robot!r} "
                                     f"(robots: {', '.join(self.robots) or 'none'})")
+            for r, route in enumerate(src.routes):
+                for i, robot in enumerate(route.robots):
+                    if robot not in self.robots:
+                        problems.append(f"sources.{name}.routes.{r}.robots.{i}: no robot named {robot!r} "
+                                        f"(robots: {', '.join(self.robots) or 'none'})")
         tokens: dict[str, str] = {}
         for name, src in self.sources.items():
             t = src.token.reveal()

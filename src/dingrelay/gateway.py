@@ -128,13 +128,24 @@ class Gateway:
 
     def accept(self, source: str, message: Message, robots: Sequence[str], *,
                idempotency_key: str | None = None) -> Accepted:
-        payload = message.to_json()
-        self.check(message, robots, payload=payload)
-        new = [NewMessage(queue=r, robot=r, payload=payload, msgtype=message.msgtype, title=message.summary,
-                          source=source) for r in robots]
+        return self.accept_many(source, [(message, robots)], idempotency_key=idempotency_key)[0]
+
+    def accept_many(self, source: str, items: Sequence[tuple[Message, Sequence[str]]], *,
+                    idempotency_key: str | None = None) -> list[Accepted]:
+        """Check every (message, robots) pair, then store them all in one transaction: all or nothing."""
+        new: list[NewMessage] = []
+        for message, robots in items:
+            payload = message.to_json()
+            self.check(message, robots, payload=payload)
+            new += [NewMessage(queue=r, robot=r, payload=payload, msgtype=message.msgtype, title=message.summary,
+                               source=source) for r in robots]
         key = (source, idempotency_key) if idempotency_key else None
         stored, created = self.store.enqueue(new, now=self.clock(), idempotency=key)
-        return Accepted(stored, created)
+        out, start = [], 0
+        for _, robots in items:
+            out.append(Accepted(stored[start:start + len(robots)], created))
+            start += len(robots)
+        return out
 
     def lookup(self, source: str, message_id: str) -> StoredMessage:
         m = self.store.get(message_id)

@@ -61,7 +61,8 @@ def test_render_without_config_knows_only_builtins() -> None:
     result = run("deploy", "--data", "{}")
 
     assert result.exit_code != 0
-    assert result.stderr == "error: no template named 'deploy' (templates: error, info, markdown, text)\n"
+    assert result.stderr == ("error: no template named 'deploy' "
+                             "(templates: alertmanager, error, grafana, info, markdown, text)\n")
 
 
 @pytest.mark.parametrize(("args", "message"), [

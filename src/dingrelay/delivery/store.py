@@ -255,10 +255,11 @@ class SqlStore:
                             job.error = StorageUnavailable("the idempotency key could not be recorded; retry")
                         else:
                             job.result = (self._get_many(conn, existing), False)
-        except DBAPIError as exc:
+        except Exception as exc:  # the whole transaction is gone: every caller in the batch gets the error
+            error = (StorageUnavailable(f"the database refused the write ({type(exc.orig).__name__})")
+                     if isinstance(exc, DBAPIError) else exc)
             for job in batch:
-                job.result, job.error = None, StorageUnavailable(
-                    f"the database refused the write ({type(exc.orig).__name__})")
+                job.result, job.error = None, error
         finally:
             for job in batch:
                 job.finished = True

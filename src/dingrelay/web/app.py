@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..gateway import Gateway
-from . import api, callback, ding, errors, health, robot_compat
+from . import api, callback, ding, errors, health, hooks, robot_compat
 
 
 def create_app(gateway: Gateway) -> Flask:
@@ -20,4 +20,5 @@ def create_app(gateway: Gateway) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(callback.bp)
     app.register_blueprint(robot_compat.bp)
+    app.register_blueprint(hooks.bp)
     return app

@@ -1,0 +1,113 @@
+"""Which robots get which alerts, and whom to @: label routes and label mentions, per source.
+
+Each alert goes to the robots of the first route whose matchers all match its labels, else to the source's
+robots. Then each robot gets ONE card holding every alert routed to it; robots that get the same alerts share
+the card. So a group of three alerts, one of them ``severity="critical"``, with a route for critical alerts,
+becomes two cards: the critical alert for the on-call robot, the other two for the default robots.
+
+Mentions come from the labels of the card's *firing* alerts (a resolution does not page anyone):
+
+- ``mention_label: owner`` -> the ``owner`` label's value holds mobiles (comma- or space-separated);
+  anything that is not a phone number is ignored;
+- ``mentions: {team: {dba: [13800000000]}}`` -> an alert with ``team="dba"`` @s 13800000000.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from .matchers import Matcher, matches_all, parse_matchers
+
+if TYPE_CHECKING:
+    from ..config import SourceSettings
+
+#: What DingTalk takes in ``atMobiles``: digits, optionally a leading + and dashes (``+86-13800000000``).
+MOBILE = re.compile(r"\+?[0-9][0-9-]{4,19}")
+_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+class Labelled(Protocol):
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+    @property
+    def firing(self) -> bool: ...
+
+
+A = TypeVar("A", bound=Labelled)
+
+
+@dataclass(frozen=True)
+class Route:
+    matchers: tuple[Matcher, ...]
+    robots: tuple[str, ...]
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return matches_all(self.matchers, labels)
+
+
+@dataclass(frozen=True)
+class Router:
+    default: tuple[str, ...]
+    routes: tuple[Route, ...] = ()
+
+    @classmethod
+    def from_settings(cls, source: SourceSettings) -> Router:
+        routes = tuple(Route(tuple(m for line in r.matchers for m in parse_matchers(line)), tuple(r.robots))
+                       for r in source.routes)
+        return cls(tuple(source.robots), routes)
+
+    def robots_for(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        for route in self.routes:
+            if route.matches(labels):
+                return route.robots
+        return self.default
+
+
+@dataclass(frozen=True)
+class Mentions:
+    label: str | None = None
+    table: Mapping[str, Mapping[str, Sequence[str]]] | None = None
+
+    @classmethod
+    def from_settings(cls, source: SourceSettings) -> Mentions:
+        return cls(source.mention_label, source.mentions)
+
+    def mobiles_for(self, labels: Mapping[str, str]) -> list[str]:
+        found: list[str] = []
+        if self.label and labels.get(self.label):
+            found += [p for p in _SEPARATORS.split(labels[self.label]) if MOBILE.fullmatch(p)]
+        for name, values in (self.table or {}).items():
+            value = labels.get(name)
+            if value is not None:
+                found += values.get(value, ())
+        return found
+
+
+@dataclass(frozen=True)
+class Card(Generic[A]):
+    """One message: ``alerts`` for ``robots``, @-ing ``mobiles``."""
+
+    robots: tuple[str, ...]
+    alerts: tuple[A, ...]
+    mobiles: tuple[str, ...]
+
+
+def plan(alerts: Sequence[A], router: Router, mentions: Mentions) -> list[Card[A]]:
+    """The cards for one alert group: one per distinct set of alerts, each for every robot that gets that set."""
+    per_robot: dict[str, list[int]] = {}
+    for i, alert in enumerate(alerts):
+        for robot in router.robots_for(alert.labels):
+            per_robot.setdefault(robot, []).append(i)
+    robots_by_alerts: dict[tuple[int, ...], list[str]] = {}
+    for robot, indexes in per_robot.items():
+        robots_by_alerts.setdefault(tuple(indexes), []).append(robot)
+    cards = []
+    for indexes, robots in robots_by_alerts.items():
+        chosen = tuple(alerts[i] for i in indexes)
+        mobiles = [m for a in chosen if a.firing for m in mentions.mobiles_for(a.labels)]
+        cards.append(Card(tuple(robots), chosen, tuple(dict.fromkeys(mobiles))))
+    return cards

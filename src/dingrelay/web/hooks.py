@@ -1,0 +1,140 @@
+"""``/hooks/…``: monitoring systems' webhooks become DingTalk cards (issue #5 §1–3).
+
+::
+
+    POST /hooks/alertmanager/<source>[?template=NAME]   Alertmanager's webhook payload, version 4
+    POST /hooks/grafana/<source>[?template=NAME]        Grafana's unified-alerting webhook payload
+    POST /hooks/generic/<source>?template=NAME          any JSON, rendered by the named template
+
+The source's token comes as ``Authorization: Bearer <token>`` or ``?token=<token>`` (for a webhook URL), and must
+be the token of ``<source>``. One alert group becomes one card per set of robots (the source's routes decide).
+Answers a sender understands: 202 once every card is stored; 503 when storing failed, so Alertmanager retries;
+4xx JSON for a request it should not resend as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..adapters import PayloadInvalid
+from ..adapters.alertmanager import Alert, AlertGroup, parse_alertmanager
+from ..adapters.cards import fit
+from ..adapters.grafana import parse_grafana
+from ..adapters.routing import Card, Mentions, Router, plan
+from ..dingtalk.messages import Message
+from ..gateway import Accepted, Gateway, Rejected
+from .ding import bearer_token, gateway
+from .errors import error, json_body
+
+bp = Blueprint("hooks", __name__, url_prefix="/hooks")
+
+#: Alert groups are large by design, and Alertmanager drops a group answered 413, so the alert hooks take bodies
+#: up to this size even when ``server.max_body_bytes`` is smaller.
+ALERT_BODY_BYTES = 1024 * 1024
+_ALERT_HOOKS = ("hooks.alertmanager", "hooks.grafana")
+
+
+@bp.before_request
+def _room_for_alert_groups() -> None:
+    if request.endpoint in _ALERT_HOOKS:
+        request.max_content_length = max(current_app.config.get("MAX_CONTENT_LENGTH") or 0, ALERT_BODY_BYTES)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _body_too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    hint = "; lower max_alerts in Alertmanager's webhook_config" if request.endpoint in _ALERT_HOOKS else ""
+    return error(413, "too_large", f"the request body is larger than {request.max_content_length} bytes{hint}")
+
+
+@bp.post("/alertmanager/<source>")
+def alertmanager(source: str) -> ResponseReturnValue:
+    return _alert_hook(source, parse_alertmanager, "alertmanager")
+
+
+@bp.post("/grafana/<source>")
+def grafana(source: str) -> ResponseReturnValue:
+    return _alert_hook(source, parse_grafana, "grafana")
+
+
+@bp.post("/generic/<source>")
+def generic(source: str) -> ResponseReturnValue:
+    gw = gateway()
+    name = _authenticated(gw, source)
+    template = request.args.get("template")
+    if not template:
+        raise Rejected(422, "missing_field", "add ?template=NAME to the URL: the template that renders this body "
+                       f"(templates: {', '.join(gw.renderer.names())})", "template")
+    body = _any_json()
+    args = {k: v for k, v in request.args.items() if k not in ("token", "template")}
+    data = {**(body if isinstance(body, dict) else {}), "body": body, "args": args, "source": name}
+    accepted = gw.accept(name, gw.render(template, data), gw.robots_for(name, None))
+    first = accepted.messages[0]
+    return jsonify({"id": first.id, "ids": accepted.ids, "status": str(first.status)}), 202
+
+
+def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_template: str) -> ResponseReturnValue:
+    gw = gateway()
+    name = _authenticated(gw, source)
+    try:
+        group = parse(json_body(request))
+    except PayloadInvalid as exc:
+        raise Rejected(422, exc.code, exc.message, exc.field) from None
+    template = request.args.get("template") or default_template
+    settings = gw.settings.sources[name]
+    now = datetime.fromtimestamp(gw.clock(), UTC)
+    cards = plan(group.alerts, Router.from_settings(settings), Mentions.from_settings(settings))
+    ready: list[tuple[tuple[str, ...], int, Message]] = []
+    for card in cards:  # render and check every card before storing any
+        def render(shown: int, card: Card[Alert] = card) -> Message:
+            data = group.card_data(card.alerts, shown=shown, now=now, at_mobiles=card.mobiles)
+            return gw.render(template, {**data, "source": name})
+
+        message = fit(render, len(card.alerts), too_large=_too_large)
+        gw.check(message, card.robots)
+        ready.append((card.robots, len(card.alerts), message))
+    # one transaction for the whole group: a failure stores no card, so Alertmanager's retry duplicates none
+    accepted = gw.accept_many(name, [(message, robots) for robots, _, message in ready])
+    return _answer([(robots, count, acc) for (robots, count, _), acc in zip(ready, accepted, strict=True)])
+
+
+def _too_large(exc: Exception) -> bool:
+    """A card over DingTalk's 20,000 bytes fails as an invalid message; showing fewer alerts may fix it."""
+    return isinstance(exc, Rejected) and exc.code == "invalid_message"
+
+
+def _authenticated(gw: Gateway, source: str) -> str:
+    token = bearer_token() or request.args.get("token")
+    if not token:
+        raise Rejected(401, "unauthorized", "missing token: send Authorization: Bearer <token>, or add "
+                       "?token=<token> to the webhook URL", "token")
+    try:
+        name = gw.authenticate(token)
+    except Rejected as exc:
+        raise Rejected(exc.status, exc.code, exc.message, "token") from None
+    if name != source:
+        raise Rejected(401, "unauthorized", f"this token is not the token of source {source!r}; "
+                       "put the token's own source in the URL", "token")
+    return name
+
+
+def _any_json() -> Any:
+    if not request.is_json:
+        raise Rejected(415, "unsupported_media_type",
+                       f"send Content-Type: application/json (got {request.mimetype or 'none'})", None)
+    try:
+        return json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError) as exc:
+        raise Rejected(400, "invalid_json", f"the body is not valid JSON: {exc}", None) from None
+
+
+def _answer(stored: list[tuple[tuple[str, ...], int, Accepted]]) -> ResponseReturnValue:
+    """202 with every stored message's id, and per card its robots and how many alerts it holds."""
+    cards = [{"robots": list(robots), "alerts": count, "ids": accepted.ids} for robots, count, accepted in stored]
+    return jsonify({"status": "queued", "ids": [i for c in cards for i in c["ids"]], "cards": cards}), 202

@@ -1,0 +1,150 @@
+"""A real Alertmanager (Debian's ``prometheus-alertmanager``) posts its webhook to the gateway.
+
+Alerts go into Alertmanager's own API; Alertmanager groups them and calls ``/hooks/alertmanager/am?token=…``; the
+cards arrive at the emulator. ``scripts/test`` installs the package when it can. Without the binary this test is
+skipped locally and fails under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import yaml
+from gateway_harness import InProcessGateway, free_port
+
+from dingrelay.dingtalk.emulator import Emulator
+
+BINARIES = ("prometheus-alertmanager", "alertmanager")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def alertmanager_binary() -> str:
+    for name in BINARIES:
+        found = shutil.which(name)
+        if found:
+            return found
+    reason = "prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)"
+    if _in_ci():
+        pytest.fail(f"{reason}. CI=true: the real Alertmanager test must run.", pytrace=False)
+    pytest.skip(reason)
+
+
+class Alertmanager:
+    """One Alertmanager process on a free port, with its own config and storage, clustering off."""
+
+    def __init__(self, binary: str, folder: Path, webhook_url: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "route": {"receiver": "dingrelay", "group_by": ["job"], "group_wait": "1s", "group_interval": "1s",
+                      "repeat_interval": "1h"},
+            "receivers": [{"name": "dingrelay",
+                           "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}],
+        }
+        (folder / "alertmanager.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        (folder / "data").mkdir()
+        self.log_path = folder / "alertmanager.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [binary, f"--config.file={folder / 'alertmanager.yml'}", f"--storage.path={folder / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address=",
+             f"--web.external-url={self.url}", "--log.level=warn"],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.http = httpx.Client(base_url=self.url, timeout=5)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"alertmanager exited {self.proc.returncode}: {self.log()}")
+            try:
+                if self.http.get("/-/ready").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"alertmanager did not become ready: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        self.http.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def alertmanager_bin() -> str:
+    return alertmanager_binary()
+
+
+@pytest.fixture
+def alertmanager(alertmanager_bin: str, tmp_path: Path, gateway: InProcessGateway) -> Iterator[Alertmanager]:
+    """Started after the check for the binary, so a missing binary skips before the gateway starts."""
+    folder = tmp_path / "alertmanager"
+    folder.mkdir()
+    am = Alertmanager(alertmanager_bin, folder, f"{gateway.url}/hooks/alertmanager/am?token=am-token")
+    try:
+        am.wait_ready()
+        yield am
+    finally:
+        am.stop()
+
+
+def alert(name: str, severity: str, starts: datetime, ends: datetime | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "labels": {"alertname": name, "severity": severity, "job": "node", "instance": "db-1:9100"},
+        "annotations": {"summary": f"{name} 摘要"},
+        "startsAt": starts.isoformat(),
+        "generatorURL": f"http://prometheus.example:9090/graph?g0.expr={name}",
+    }
+    if ends is not None:
+        body["endsAt"] = ends.isoformat()
+    return body
+
+
+def test_alerts_posted_to_a_real_alertmanager_arrive_as_one_card_per_robot(
+        alertmanager: Alertmanager, emu: Emulator) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    alerts = [
+        alert("DiskFull", "warning", now - timedelta(minutes=10)),
+        alert("DatabaseDown", "critical", now - timedelta(minutes=3)),
+        alert("NodeDown", "warning", now - timedelta(hours=1), ends=now - timedelta(minutes=30)),
+    ]
+
+    r = alertmanager.http.post("/api/v2/alerts", json=alerts)
+    assert r.status_code == 200, r.text
+
+    [ops] = emu.wait_for(1, robot="ops", timeout=60)
+    [oncall] = emu.wait_for(1, robot="oncall", timeout=60)
+    ops_text, oncall_text = ops.body["markdown"]["text"], oncall.body["markdown"]["text"]
+    assert "DiskFull" in ops_text and "DiskFull 摘要" in ops_text and "告警中 FIRING (1)" in ops_text
+    assert "NodeDown" in ops_text and "已恢复 RESOLVED (1)" in ops_text
+    assert "DatabaseDown" in oncall_text and "DatabaseDown" not in ops_text and "DiskFull" not in oncall_text
+    started = (now - timedelta(minutes=10)).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"开始：{started}" in ops_text
+    silence = oncall_text.split("[静默](", 1)[1].split(")", 1)[0]
+    assert silence.startswith(f"{alertmanager.url}/#/silences/new?filter=")
+    assert 'alertname="DatabaseDown"' in unquote(silence)
+    assert ops.signed and oncall.signed and emu.rejections() == []
