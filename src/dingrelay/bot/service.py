@@ -93,6 +93,23 @@ class Bots:
         self.replies.finish(name, message.msg_id, payload, via=RESPONSE, now=self.clock())
         return payload or EMPTY
 
+    def answer_via_session(self, name: str, message: IncomingMessage) -> bool:
+        """Stream mode: run the pipeline in the pool and queue its reply to the sessionWebhook (there is no
+        response body to answer in). False, running nothing, when this msgId was already taken."""
+        pipeline = self.pipeline(name)
+        if self.replies.claim(name, message.msg_id, now=self.clock()) is not None:
+            log.info("bot %s: message %s delivered again; not run twice", name, message.msg_id)
+            return False
+        future = self._executor.submit(pipeline.reply, message)
+        future.add_done_callback(lambda f: self._finish_via_session(name, message, f))
+        return True
+
+    def _finish_via_session(self, name: str, message: IncomingMessage, future: Future[Message | None]) -> None:
+        try:
+            self.send_later(name, message, _result(future, name, message))
+        except Exception:
+            log.exception("bot %s: could not queue the reply to message %s", name, message.msg_id)
+
     def _repeat(self, name: str, msg_id: str, budget: float) -> dict[str, Any]:
         """A redelivery: wait (within the budget) for the first delivery's outcome and answer the same."""
         deadline = time.monotonic() + budget

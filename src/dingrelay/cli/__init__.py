@@ -10,6 +10,7 @@ from .emulator import emulator
 from .render import render
 from .send import send
 from .serve import check, serve, worker
+from .stream import stream
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,3 +26,4 @@ main.add_command(worker)
 main.add_command(check)
 main.add_command(render)
 main.add_command(demo)
+main.add_command(stream)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from .faults import Fault
 from .http import EmulatorServer, session_url, webhook_url
 from .records import Received, Rejection
 from .robots import EmulatorRobot
 from .state import Clock, EmulatorState
+from .stream import OPEN_PATH, StreamHub
 
 
 class Emulator:
@@ -37,6 +39,8 @@ class Emulator:
             max_body_bytes=max_body_bytes,
         )
         self._server: EmulatorServer | None = None
+        #: Stream mode's server side (PROTOCOL.md §3): apps, pushes, ACKs; its WebSocket lives with ``serve()``.
+        self.stream = StreamHub(clock=clock)
 
     # -- serving ---------------------------------------------------------------------------------
 
@@ -44,12 +48,14 @@ class Emulator:
         """Start the HTTP server on a daemon thread (port 0 picks a free port)."""
         if self._server is not None:
             raise RuntimeError(f"the emulator is already serving at {self._server.url}; stop it first")
-        self._server = EmulatorServer(self.state, host, port, on_stop=self._forget_server)
+        self._server = EmulatorServer(self.state, host, port, on_stop=self._forget_server,
+                                      routes={OPEN_PATH: {"POST": partial(self.stream.open_connection, host=host)}})
         return self._server
 
     def _forget_server(self, server: EmulatorServer) -> None:
         if self._server is server:
             self._server = None
+            self.stream.stop()
 
     @property
     def server(self) -> EmulatorServer | None:
@@ -74,6 +80,10 @@ class Emulator:
 
     def add_robot(self, robot: EmulatorRobot) -> None:
         self.state.add_robot(robot)
+
+    def add_stream_app(self, client_id: str, client_secret: str) -> None:
+        """An app that may open stream connections (``connections/open`` checks its id and secret)."""
+        self.stream.add_app(client_id, client_secret)
 
     @property
     def robots(self) -> list[EmulatorRobot]:

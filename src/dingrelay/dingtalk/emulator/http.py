@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 #: Bodies larger than this are not read at all (the connection is closed after answering).
 READ_CAP_BYTES = 4 * 1024 * 1024
 
+#: Extra routes: path -> method -> answer(body) -> (HTTP status, JSON body).
+Routes = dict[str, dict[str, Callable[[bytes], tuple[int, dict[str, Any]]]]]
+
 _SECRET_PARAM = re.compile(r"((?:access_token|session|sign|secret|token)=)[^&\s\"']+", re.IGNORECASE)
 
 
@@ -46,10 +49,11 @@ def session_url(base_url: str, session_id: str) -> str:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], state: EmulatorState) -> None:
+    def __init__(self, address: tuple[str, int], state: EmulatorState, routes: Routes | None = None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.state = state
+        self.routes = routes or {}
         self.stopping = threading.Event()
         self.base_url = ""
         self._connections: set[socket.socket] = set()
@@ -134,6 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
             },
             "/_emulator/sessions": {"POST": self._add_session},
             "/_emulator/robots": {"GET": self._list_robots},
+            **{path: {m: self._plain(f) for m, f in methods.items()} for path, methods in self.server.routes.items()},
         }
         self._path, self._size = parts.path, size
         methods = routes.get(parts.path)
@@ -149,6 +154,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             logger.exception("emulator: internal error on %s", parts.path)
             self._send_json(500, {"errcode": 500, "errmsg": "emulator internal error"}, close=True)
+
+    def _plain(self, answer: Callable[[bytes], tuple[int, dict[str, Any]]]) -> Callable[..., None]:
+        """An extra route (e.g. stream mode's connections/open): body in, (status, JSON) out."""
+        return lambda query, body: self._send_json(*answer(body))
 
     # -- webhooks --------------------------------------------------------------------------------
 
@@ -305,8 +314,8 @@ class EmulatorServer:
     """A running emulator HTTP server on a daemon thread. Stop it, or use it as a context manager."""
 
     def __init__(self, state: EmulatorState, host: str = "127.0.0.1", port: int = 0,
-                 on_stop: Callable[[EmulatorServer], None] | None = None) -> None:
-        self._httpd = _HTTPServer((host, port), state)
+                 on_stop: Callable[[EmulatorServer], None] | None = None, routes: Routes | None = None) -> None:
+        self._httpd = _HTTPServer((host, port), state, routes)
         self.host = host
         self.port = int(self._httpd.server_address[1])
         shown = f"[{host}]" if ":" in host else host
