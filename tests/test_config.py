@@ -98,8 +98,10 @@ SHIPPED_EXAMPLE = Path(dingrelay.__file__).parent / "examples" / "dingrelay.yaml
 
 
 def test_the_shipped_example_loads_once_its_secrets_are_exported() -> None:
-    s = load_settings(SHIPPED_EXAMPLE, env={"OPS_ACCESS_TOKEN": TOKEN, "OPS_SECRET": SECRET, "HEIAN_TOKEN": "h"})
+    s = load_settings(SHIPPED_EXAMPLE, env={"OPS_ACCESS_TOKEN": TOKEN, "OPS_SECRET": SECRET, "HEIAN_TOKEN": "h",
+                                             "HELPER_APP_SECRET": "app-secret"})
     assert s.robots["ops"].access_token == TOKEN
+    assert s.bots["helper"].app_secret.reveal() == "app-secret"
     assert s.robots["ops"].secret is not None
     assert s.sources["heian"].robots == ["ops"]
     assert s.storage.url == "sqlite:///dingrelay.db"
@@ -112,6 +114,7 @@ def test_the_shipped_example_without_its_env_names_every_missing_variable() -> N
         "robots.ops.webhook": "OPS_ACCESS_TOKEN",
         "robots.ops.secret": "OPS_SECRET",
         "sources.heian.token": "HEIAN_TOKEN",
+        "bots.helper.app_secret": "HELPER_APP_SECRET",
     }
 
 

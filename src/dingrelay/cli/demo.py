@@ -19,6 +19,7 @@ DEMO_ENV = {
     "OPS_ACCESS_TOKEN": lambda: secrets.token_hex(32),
     "OPS_SECRET": lambda: "SEC" + secrets.token_hex(32),
     "HEIAN_TOKEN": lambda: secrets.token_urlsafe(18),
+    "HELPER_APP_SECRET": lambda: secrets.token_urlsafe(32),
     "DINGRELAY_DB": lambda: "sqlite:///dingrelay-demo.db",
 }
 
@@ -33,7 +34,19 @@ def _curl(base: str, token: str, body: dict[str, str]) -> str:
     return f"curl -s -X POST {base}/ding/send -H 'Content-Type: application/json' -d '{data}'"
 
 
-def _send_samples(base: str, token: str) -> None:
+def _converse(emu: object, base: str) -> None:
+    """Play a user @-ing the demo bot: a signed callback, and the reply the bot gives."""
+    from ..dingtalk.emulator.user import act_as_user
+
+    for text in (" ping", " 值班"):
+        conversation = act_as_user(emu, f"{base}/dingtalk/callback/helper",  # type: ignore[arg-type]
+                                   os.environ["HELPER_APP_SECRET"], text)
+        reply = conversation.reply(timeout=10)
+        body = reply.get("text", {}).get("content") or reply.get("markdown", {}).get("text", "")
+        click.echo(f"张三 @helper:{text}\nhelper: {body.strip()}")
+
+
+def _send_samples(base: str, token: str, emu: object = None) -> None:
     import httpx
 
     with httpx.Client(timeout=5) as http:
@@ -47,6 +60,11 @@ def _send_samples(base: str, token: str) -> None:
         for body in SAMPLES:
             r = http.post(f"{base}/ding/send", json={"source": token, **body})
             click.echo(f"POST /ding/send {body['title']} -> {r.status_code} {r.text.strip()}")
+        if emu is not None:
+            try:
+                _converse(emu, base)
+            except Exception as exc:  # the demo conversation is a show; never take the gateway down with it
+                click.echo(f"demo conversation failed: {exc}", err=True)
         click.echo("\nTry it yourself:\n  " + _curl(base, token, SAMPLES[0]) +
                    f"\n  curl -s {base}/api/v1/messages/<id> -H 'Authorization: Bearer {token}'\n")
 
@@ -74,5 +92,5 @@ def demo(config_path: str | None, no_samples: bool) -> None:
                        f"storage {settings.storage.masked()}")
             token = os.environ["HEIAN_TOKEN"]
             if not no_samples:
-                threading.Thread(target=_send_samples, args=(base, token), daemon=True).start()
+                threading.Thread(target=_send_samples, args=(base, token, emu), daemon=True).start()
             run_server(path, settings.server.listen, settings.server.threads)
