@@ -120,3 +120,29 @@ def test_rate_limit_errcode_option_sets_the_code_and_send_still_reports_rate_lim
     assert "rate-limited" in line and "errcode 130101" in line
     assert re.search(r"wait \d+s before sending again", line)
     assert emu.stdout().splitlines() == [f"DingTalk emulator on {emu.url} for robots: {ROBOT}"]  # --quiet
+
+
+def test_bots_with_a_client_id_can_open_stream_connections_on_the_emulator(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    import yaml
+
+    creds, port = Creds(), free_port()
+    tmp = tmp_path_factory.mktemp("emulator-stream")
+    config = write_config(tmp / "dingrelay.yaml", port, creds)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["bots"] = {"helper": {"app_secret": "stream-app-secret", "client_id": "dingstreamclient"}}
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    emu = EmulatorProcess(config, port, tmp, "--quiet")
+    try:
+        url = f"{emu.url}/v1.0/gateway/connections/open"
+        subscriptions = [{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}]
+        with httpx.Client(timeout=10) as http:
+            good = http.post(url, json={"clientId": "dingstreamclient", "clientSecret": "stream-app-secret",
+                                        "subscriptions": subscriptions})
+            bad = http.post(url, json={"clientId": "dingstreamclient", "clientSecret": "wrong",
+                                       "subscriptions": subscriptions})
+    finally:
+        emu.stop()
+    assert good.status_code == 200
+    assert good.json()["endpoint"].startswith("ws://") and good.json()["ticket"]
+    assert bad.status_code == 401 and bad.json()["code"] == "authFailed"

@@ -35,7 +35,8 @@ def emulator_robots(settings):  # type: ignore[no-untyped-def]
 @click.option("--quiet", is_flag=True, help="Do not print received messages.")
 def emulator(config_path: str | None, host: str, port: int | None, rate_limit_errcode: str,
              bad_token_errcode: str, penalty_seconds: float, quiet: bool) -> None:
-    """Run a local DingTalk robot server for every robot in --config.
+    """Run a local DingTalk robot server for every robot in --config, and stream mode for every bot with a
+    client_id (POST /v1.0/gateway/connections/open; point the bot's stream_api at this server).
 
     It checks signatures, keywords, message shapes, sizes and rate limits as DingTalk does, records what it
     accepts (GET /_emulator/messages) and prints each message.
@@ -48,6 +49,9 @@ def emulator(config_path: str | None, host: str, port: int | None, rate_limit_er
         port = ports.pop() if len(ports) == 1 and None not in ports else 8089
     emu = Emulator(emulator_robots(settings), rate_limit_errcode=int(rate_limit_errcode),
                    bad_token_errcode=int(bad_token_errcode), penalty_seconds=penalty_seconds)
+    for bs in settings.bots.values():  # bots with a client_id may connect in stream mode
+        if bs.client_id:
+            emu.add_stream_app(bs.client_id, bs.app_secret.reveal())
     if not quiet:
         emu.on_message = lambda r: click.echo(format_received(r))
     with emu.serve(host=host, port=port) as server:
