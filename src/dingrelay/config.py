@@ -202,6 +202,11 @@ class DeliverySettings(_Section):
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     penalty_seconds: float = Field(default=600.0, ge=0)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Storms: a robot whose backlog would take longer than digest_after_seconds to drain at its rate gets digests.
+    digest: bool = True
+    digest_after_seconds: float = Field(default=120.0, gt=0)
+    # A message repeating one accepted for the same robot this many seconds ago is suppressed (0: never).
+    suppress_window_seconds: float = Field(default=300.0, ge=0)
 
 
 class ReplyRule(_Section):
@@ -243,20 +248,30 @@ class Settings(_Section):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     bots: dict[str, BotSettings] = Field(default_factory=dict)
+    # Robot pools: robots added to the same group. A source or route naming a pool sends each message to ONE of
+    # its robots (the one with the least backlog), so the pool's rate limit is the sum of theirs.
+    pools: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
         problems = []
-        for name, src in self.sources.items():
-            for i, robot in enumerate(src.robots):
+        for name, members in self.pools.items():
+            if name in self.robots:
+                problems.append(f"pools.{name}: a robot has this name too; pool and robot names must be unique")
+            for i, robot in enumerate(members):
                 if robot not in self.robots:
-                    problems.append(f"sources.{name}.robots.{i}: no robot named {robot!r} "
+                    problems.append(f"pools.{name}.{i}: no robot named {robot!r} "
                                     f"(robots: {', '.join(self.robots) or 'none'})")
-            for r, route in enumerate(src.routes):
-                for i, robot in enumerate(route.robots):
-                    if robot not in self.robots:
-                        problems.append(f"sources.{name}.routes.{r}.robots.{i}: no robot named {robot!r} "
-                                        f"(robots: {', '.join(self.robots) or 'none'})")
+                elif robot in members[:i]:
+                    problems.append(f"pools.{name}.{i}: {robot} is listed twice")
+        known = f"robots: {', '.join(self.robots) or 'none'}" + (f"; pools: {', '.join(self.pools)}" if self.pools
+                                                                  else "")
+        unknown = "no robot or pool named" if self.pools else "no robot named"
+        for name, src in self.sources.items():
+            for key, names in [("robots", src.robots),
+                               *((f"routes.{r}.robots", route.robots) for r, route in enumerate(src.routes))]:
+                problems += [f"sources.{name}.{key}.{i}: {unknown} {robot!r} ({known})"
+                             for i, robot in enumerate(names) if robot not in self.robots and robot not in self.pools]
         tokens: dict[str, str] = {}
         for name, src in self.sources.items():
             t = src.token.reveal()
@@ -266,6 +281,10 @@ class Settings(_Section):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def robots_of(self, name: str) -> list[str]:
+        """The robots a source or route entry names: a pool's robots, or the robot itself."""
+        return list(self.pools.get(name, [name]))
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for printing."""

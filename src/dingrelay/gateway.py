@@ -1,12 +1,22 @@
 """Accepting messages: authenticate the sender, build the DingTalk message, check it at the door, store it.
 
 No web framework here: views call :class:`Gateway` and turn a :class:`Rejected` into a JSON error.
+
+Every stored message gets a fingerprint (the caller's, such as an alert's, else a hash of its DingTalk body). A
+message from a configured source that repeats one accepted for the same robot within
+``delivery.suppress_window_seconds`` is stored suppressed, not sent. The drop-in ``/robot/send`` (whose callers
+are robots' token holders, not sources) keeps DingTalk's own semantics: every message is sent.
+
+A target naming a robot pool becomes ONE robot of the pool: the one with the least backlog, ties taken in turn.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import itertools
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -57,6 +67,8 @@ class Gateway:
         self.clock = clock
         self.bots: Bots | None = None  # two-way bots (POST /dingtalk/callback/<bot>), set by the wiring
         self._tokens = [(name, src.token.reveal().encode()) for name, src in settings.sources.items()]
+        self._turns = {pool: itertools.count() for pool in settings.pools}
+        self._turns_lock = threading.Lock()
 
     # -- who is sending ------------------------------------------------------------------------------------
 
@@ -119,7 +131,7 @@ class Gateway:
         if size > MAX_BODY_BYTES:
             raise Rejected(422, "too_large", f"the message is {size} bytes; DingTalk accepts at most "
                            f"{MAX_BODY_BYTES}; shorten it", field)
-        for name in robots:
+        for name in dict.fromkeys(r for target in robots for r in self.settings.robots_of(target)):
             keywords = self.settings.robots[name].keywords
             if not satisfies_keywords(message, keywords):
                 wanted = " or ".join(keywords)
@@ -131,27 +143,60 @@ class Gateway:
         return self.accept_many(source, [(message, robots)], idempotency_key=idempotency_key)[0]
 
     def accept_many(self, source: str, items: Sequence[tuple[Message, Sequence[str]]], *,
-                    idempotency_key: str | None = None) -> list[Accepted]:
-        """Check every (message, robots) pair, then store them all in one transaction: all or nothing."""
+                    idempotency_key: str | None = None, fingerprints: Sequence[str | None] | None = None
+                    ) -> list[Accepted]:
+        """Check every (message, robots) pair, then store them all in one transaction: all or nothing.
+
+        ``fingerprints`` (one per item) say which messages are the same alert; by default, the same body.
+        """
         new: list[NewMessage] = []
-        for message, robots in items:
+        sizes: list[int] = []
+        picked: dict[str, int] = {}
+        for i, (message, robots) in enumerate(items):
             payload = message.to_json()
             self.check(message, robots, payload=payload)
+            fingerprint = (fingerprints[i] if fingerprints else None) or hashlib.sha256(payload).hexdigest()
+            targets = list(dict.fromkeys(self._pick(r, picked) for r in robots))
             new += [NewMessage(queue=r, robot=r, payload=payload, msgtype=message.msgtype, title=message.summary,
-                               source=source) for r in robots]
+                               source=source, fingerprint=fingerprint) for r in targets]
+            sizes.append(len(targets))
         key = (source, idempotency_key) if idempotency_key else None
-        stored, created = self.store.enqueue(new, now=self.clock(), idempotency=key)
-        out, start = [], 0
-        for _, robots in items:
-            out.append(Accepted(stored[start:start + len(robots)], created))
-            start += len(robots)
-        return out
+        window = self.settings.delivery.suppress_window_seconds if source in self.settings.sources else 0.0
+        stored, created = self.store.enqueue(new, now=self.clock(), idempotency=key, suppress_seconds=window)
+        if not created and len(items) == 1:  # a repeated request: the first request's messages
+            return [Accepted(stored, created)]
+        return _split(stored, sizes, created)
+
+    def _pick(self, target: str, picked: dict[str, int]) -> str:
+        """``target`` itself, or for a pool its robot with the least backlog (``picked`` counts this request's)."""
+        members = self.settings.pools.get(target)
+        if members is None:
+            return target
+        if len(members) == 1:
+            return members[0]
+        backlog = self.store.backlogs(members)
+        with self._turns_lock:
+            turn = next(self._turns[target])
+        order = members[turn % len(members):] + members[:turn % len(members)]
+        robot = min(order, key=lambda r: backlog.get(r, 0) + picked.get(r, 0))
+        picked[robot] = picked.get(robot, 0) + 1
+        return robot
 
     def lookup(self, source: str, message_id: str) -> StoredMessage:
+        """A message of ``source``, or a digest carrying one of its messages."""
         m = self.store.get(message_id)
-        if m is None or m.source != source:
+        if m is None or not (m.source == source or
+                             (m.is_digest and any(c.source == source for c in self.store.carried(m.id)))):
             raise Rejected(404, "not_found", f"no message {message_id} for this source", "id")
         return m
+
+
+def _split(stored: list[StoredMessage], sizes: Sequence[int], created: bool) -> list[Accepted]:
+    out, start = [], 0
+    for n in sizes:
+        out.append(Accepted(stored[start:start + n], created))
+        start += n
+    return out
 
 
 def with_mentions(message: Message, at: Mapping[str, Any] | None) -> Message:

@@ -15,7 +15,7 @@ from .config import ConfigError, Problem, Settings
 from .delivery.retry import RetryPolicy
 from .delivery.sender import Sender
 from .delivery.store import SqlStore
-from .delivery.worker import Worker
+from .delivery.worker import Digests, Worker
 from .dingtalk.client import Robot, RobotClient
 from .gateway import Gateway
 from .rendering import Renderer
@@ -69,8 +69,10 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
         return (rs.rate_limit, rs.rate_window_seconds) if rs else SESSION_LIMIT
 
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dingrelay-send") if threads else None
+    digests = Digests(after_seconds=d.digest_after_seconds,
+                      keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()}) if d.digest else None
     worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,
-                    lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor)
+                    lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor, digests=digests)
     gateway = Gateway(settings, store, renderer, clock=clock)
     services = Services(settings, store, renderer, client, gateway, worker, executor)
     try:

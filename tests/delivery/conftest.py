@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from delivery_helpers import T0, FakeClock
+from worker_helpers import FakeDingTalk
 
 from dingrelay.delivery.store import SqlStore
+from dingrelay.dingtalk import RobotClient
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -41,3 +44,14 @@ def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(T0)
+
+
+@pytest.fixture
+def dingtalk(clock: FakeClock) -> FakeDingTalk:
+    return FakeDingTalk(clock)
+
+
+@pytest.fixture
+def client(dingtalk: FakeDingTalk, clock: FakeClock) -> Iterator[RobotClient]:
+    with RobotClient(transport=httpx.MockTransport(dingtalk), clock=clock) as c:
+        yield c

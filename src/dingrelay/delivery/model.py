@@ -13,6 +13,7 @@ class Status(StrEnum):
     RETRYING = "retrying"
     DELIVERED = "delivered"
     DEAD = "dead"
+    SUPPRESSED = "suppressed"  # a duplicate of a recent message to the same robot; never sent (see duplicate_of)
 
 
 #: Statuses still waiting for delivery (they hold their queue's order).
@@ -55,7 +56,13 @@ class StoredMessage:
     updated_at: float
     delivered_at: float | None
     fingerprint: str | None = None
-    digest_id: str | None = None
+    digest_id: str | None = None     # the digest that carried it; a digest's own row points at itself
+    duplicate_of: str | None = None  # a suppressed message: the message it repeats
+    duplicates: int = 0              # how many later messages were suppressed as repeats of this one
+
+    @property
+    def is_digest(self) -> bool:
+        return self.digest_id == self.id
 
     def to_json(self) -> dict[str, Any]:
         """The public view (no target URL: it carries a session key)."""
@@ -76,6 +83,8 @@ class StoredMessage:
             "delivered_at": self.delivered_at,
             "next_attempt_at": self.next_attempt_at if self.status in (Status.QUEUED, Status.RETRYING) else None,
             "digest_id": self.digest_id,
+            "duplicate_of": self.duplicate_of,
+            "duplicates": self.duplicates,
             "message": json.loads(self.payload),
         }
 
@@ -84,7 +93,7 @@ class StoredMessage:
 class Claim:
     """A message taken for sending, with the rate-window reservation made for it."""
 
-    message: StoredMessage
+    message: StoredMessage   # for a digest, the digest's own row
     send_id: int
 
 

@@ -5,6 +5,12 @@ This is the only module that knows SQL. A 2xx to a sender means :meth:`SqlStore.
 Each queue (a robot, or one sessionWebhook) delivers in acceptance order: only its oldest active message may be
 sent, and only one at a time. Claiming locks the queue's ``queue_state`` row (``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL; SQLite transactions start ``BEGIN IMMEDIATE``), so several workers never exceed a robot's rate.
+
+A digest (:mod:`.digest`) is a message row of its own whose ``digest_id`` is its own id; the messages it carries
+(its queue's head and those right behind it) point at it with ``digest_id``. They all change status together:
+finishing a digest's claim finishes every row of the batch, and a retried batch is claimed again through its
+head, so the same digest is re-sent. A message repeating a recent one (same ``fingerprint``, same queue) is
+stored ``suppressed`` with ``duplicate_of``, and counted on the original (``duplicates``).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -74,12 +81,17 @@ messages = Table(
     Column("delivered_at", Float),
     Column("fingerprint", String(64)),
     Column("digest_id", String(32)),
+    Column("duplicate_of", String(32)),
+    Column("duplicates", Integer, nullable=False, default=0, server_default=text("0")),
 )
 Index("dr_messages_active", messages.c.status, messages.c.queue, messages.c.seq)
 # Literal, so SQLite and PostgreSQL can prove a query uses this partial index: finding a queue's head (its oldest
 # active message) costs one index probe however many delivered messages the table holds.
 _ACTIVE_SQL = text("status IN ('queued', 'retrying', 'sending')")
 Index("dr_messages_head", messages.c.queue, messages.c.seq, sqlite_where=_ACTIVE_SQL, postgresql_where=_ACTIVE_SQL)
+_IN_DIGEST = text("digest_id IS NOT NULL")
+Index("dr_messages_digest", messages.c.digest_id, sqlite_where=_IN_DIGEST, postgresql_where=_IN_DIGEST)
+Index("dr_messages_fingerprint", messages.c.fingerprint, messages.c.created_at)
 
 idempotency_keys = Table(
     "dr_idempotency", metadata,
@@ -128,6 +140,14 @@ _NEXT_DUE = (select(func.min(messages.c.next_attempt_at)).select_from(_HEADS)
              .where(messages.c.status != Status.SENDING.value, messages.c.next_attempt_at > bindparam("now")))
 _NEXT_UNPAUSE = select(func.min(queue_state.c.paused_until)).where(queue_state.c.paused_until > bindparam("now"))
 _SELECT_BY_IDS = select(messages).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+_ORIGINALS = (select(messages.c.queue, messages.c.fingerprint, messages.c.id)
+              .where(messages.c.fingerprint.in_(bindparam("fps", expanding=True)),
+                     messages.c.created_at >= bindparam("since"),
+                     messages.c.status.not_in([Status.SUPPRESSED.value, Status.DEAD.value]))
+              .order_by(messages.c.seq))
+_COUNT_DUPLICATE = (update(messages).where(messages.c.id == bindparam("original"))
+                    .values(duplicates=messages.c.duplicates + bindparam("n")))
+_WAITING = (Status.QUEUED.value, Status.RETRYING.value)
 
 
 @dataclass
@@ -137,6 +157,7 @@ class _Job:
     new: list[NewMessage]
     now: float
     idempotency: tuple[str, str] | None
+    suppress_seconds: float = 0.0
     result: tuple[list[StoredMessage], bool] | None = None
     error: Exception | None = None
     finished: bool = False
@@ -145,12 +166,18 @@ class _Job:
 class Store(Protocol):
     """What the gateway needs from storage; one contract test suite runs against every backend."""
 
-    def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None
-                ) -> tuple[list[StoredMessage], bool]: ...
+    def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None,
+                suppress_seconds: float = 0.0) -> tuple[list[StoredMessage], bool]: ...
     def get(self, message_id: str) -> StoredMessage | None: ...
     def due_heads(self, now: float) -> list[StoredMessage]: ...
     def claim(self, head: StoredMessage, *, now: float, limit: int, window: float, lease: float
               ) -> Claim | float | None: ...
+    def backlog(self, queue: str) -> int: ...
+    def backlogs(self, queues: Sequence[str]) -> dict[str, int]: ...
+    def following(self, claim: Claim, *, limit: int) -> list[StoredMessage]: ...
+    def claim_digest(self, claim: Claim, digest: NewMessage, carried: Sequence[StoredMessage], *, now: float,
+                     lease: float) -> Claim: ...
+    def carried(self, digest_id: str) -> list[StoredMessage]: ...
     def delivered(self, claim: Claim, *, now: float) -> None: ...
     def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str) -> None: ...
     def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None: ...
@@ -186,8 +213,21 @@ class SqlStore:
         self._known_queues: set[str] = set()
         if create:
             metadata.create_all(self.engine)
+            self._add_missing_columns()
             for index in messages.indexes:  # databases made by an older version lack newer indexes
                 index.create(self.engine, checkfirst=True)
+
+    def _add_missing_columns(self) -> None:
+        """Databases made by an older version lack newer (nullable or defaulted) columns of dr_messages."""
+        have = {c["name"] for c in inspect(self.engine).get_columns(messages.name)}
+        missing = [c for c in messages.columns if c.name not in have]
+        if not missing:
+            return
+        with self._tx() as conn:
+            for c in missing:
+                default = " DEFAULT 0 NOT NULL" if c.name == "duplicates" else ""
+                conn.exec_driver_sql(f"ALTER TABLE {messages.name} ADD COLUMN {c.name} "
+                                     f"{c.type.compile(self.engine.dialect)}{default}")
 
     def close(self) -> None:
         self.engine.dispose()
@@ -212,16 +252,19 @@ class SqlStore:
 
     # -- accepting ---------------------------------------------------------------------------------------
 
-    def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None
-                ) -> tuple[list[StoredMessage], bool]:
+    def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None,
+                suppress_seconds: float = 0.0) -> tuple[list[StoredMessage], bool]:
         """Store ``new`` atomically. With ``idempotency=(source, key)`` seen in the last 24 h, store nothing and
         return the first request's messages. Returns (messages, created).
+
+        With ``suppress_seconds``, a message whose fingerprint matches a message to the same queue accepted
+        within that many seconds (not suppressed itself, not dead) is stored ``suppressed``, never sent.
 
         Group commit: requests arriving while another request's transaction is open are written together in
         the next transaction, so concurrent senders share one commit. Each caller still returns only after
         the transaction holding its messages has committed.
         """
-        job = _Job(list(new), now, idempotency)
+        job = _Job(list(new), now, idempotency, suppress_seconds)
         with self._pending_lock:
             self._pending.append(job)
         with self._leader:
@@ -282,14 +325,41 @@ class SqlStore:
         rows = [{"id": new_id(), "queue": m.queue, "robot": m.robot, "target_url": m.target_url, "source": m.source,
                  "msgtype": m.msgtype, "title": m.title[:200], "payload": m.payload, "status": Status.QUEUED.value,
                  "attempts": 0, "next_attempt_at": now, "expires_at": m.expires_at, "created_at": now,
-                 "updated_at": now, "fingerprint": m.fingerprint} for m in job.new]
+                 "updated_at": now, "fingerprint": m.fingerprint, "duplicate_of": None, "duplicates": 0}
+                for m in job.new]
+        if job.suppress_seconds > 0:
+            self._suppress(conn, rows, since=now - job.suppress_seconds)
         seqs = conn.execute(_INSERT_MESSAGES, rows).scalars().all()
         return [StoredMessage(
             id=r["id"], seq=int(seq), queue=r["queue"], robot=r["robot"], target_url=r["target_url"],
-            source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"], status=Status.QUEUED,
-            attempts=0, next_attempt_at=now, expires_at=r["expires_at"], last_errcode=None, last_error=None,
-            created_at=now, updated_at=now, delivered_at=None, fingerprint=r["fingerprint"])
+            source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"],
+            status=Status(r["status"]), attempts=0, next_attempt_at=now, expires_at=r["expires_at"],
+            last_errcode=None, last_error=None, created_at=now, updated_at=now, delivered_at=None,
+            fingerprint=r["fingerprint"], duplicate_of=r["duplicate_of"], duplicates=r["duplicates"])
             for r, seq in zip(rows, seqs, strict=True)]
+
+    def _suppress(self, conn: Connection, rows: list[dict[str, Any]], *, since: float) -> None:
+        """Mark the rows that repeat a recent message of their queue (or an earlier row) as suppressed."""
+        fingerprints = list({r["fingerprint"] for r in rows if r["fingerprint"]})
+        if not fingerprints:
+            return
+        found = conn.execute(_ORIGINALS, {"fps": fingerprints, "since": since}).all()
+        originals: dict[tuple[str, str], str] = {(f.queue, f.fingerprint): f.id for f in found}  # the latest wins
+        mine = {r["id"]: r for r in rows}
+        counted: dict[str, int] = {}
+        for r in rows:
+            if not r["fingerprint"]:
+                continue
+            original = originals.setdefault((r["queue"], r["fingerprint"]), r["id"])
+            if original == r["id"]:
+                continue
+            r["status"], r["duplicate_of"] = Status.SUPPRESSED.value, original
+            if original in mine:
+                mine[original]["duplicates"] += 1
+            else:
+                counted[original] = counted.get(original, 0) + 1
+        if counted:
+            conn.execute(_COUNT_DUPLICATE, [{"original": o, "n": n} for o, n in counted.items()])
 
     def _idempotent(self, conn: Connection, key: tuple[str, str], now: float) -> list[str] | None:
         row = conn.execute(select(idempotency_keys.c.message_ids, idempotency_keys.c.created_at).where(
@@ -332,6 +402,23 @@ class SqlStore:
         rows = conn.execute(_SELECT_BY_IDS, {"ids": ids}).all()
         by_id = {r.id: _row(r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
+
+    def backlog(self, queue: str) -> int:
+        """How many messages of ``queue`` wait for delivery (queued, retrying or sending)."""
+        return self.backlogs([queue]).get(queue, 0)
+
+    def backlogs(self, queues: Sequence[str]) -> dict[str, int]:
+        with self._reader.connect() as conn:
+            rows = conn.execute(select(messages.c.queue, func.count()).where(
+                messages.c.queue.in_(list(queues)), _ACTIVE_SQL).group_by(messages.c.queue)).all()
+        return {q: 0 for q in queues} | {r[0]: int(r[1]) for r in rows}
+
+    def carried(self, digest_id: str) -> list[StoredMessage]:
+        """The messages a digest carries, in queue order (not the digest itself)."""
+        with self._reader.connect() as conn:
+            rows = conn.execute(select(messages).where(messages.c.digest_id == digest_id,
+                                                       messages.c.id != digest_id).order_by(messages.c.seq)).all()
+        return [_row(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         with self._reader.connect() as conn:
@@ -434,12 +521,68 @@ class SqlStore:
             send_id = conn.execute(insert(sends).values(queue=head.queue, started_at=now)
                                    .returning(sends.c.id)).scalar_one()
             row = conn.execute(select(messages).where(messages.c.seq == head.seq)).one()
+            if row.digest_id is not None and row.digest_id != row.id:
+                # The head of a digest that failed before: the whole batch goes again, as the same digest.
+                conn.execute(update(messages).where(
+                    messages.c.digest_id == row.digest_id, messages.c.seq != head.seq,
+                    messages.c.status.in_(_WAITING))
+                    .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
+                            lease_until=now + lease, updated_at=now))
+                row = conn.execute(select(messages).where(messages.c.id == row.digest_id)).one()
         return Claim(message=_row(row), send_id=int(send_id))
 
+    def following(self, claim: Claim, *, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages waiting right behind ``claim``'s message in its queue, in order."""
+        head = claim.message
+        with self._reader.connect() as conn:
+            rows = conn.execute(select(messages).where(
+                messages.c.queue == head.queue, _ACTIVE_SQL, messages.c.seq > head.seq,
+                messages.c.status.in_(_WAITING), messages.c.digest_id.is_(None))
+                .order_by(messages.c.seq).limit(limit)).all()
+        return [_row(r) for r in rows]
+
+    def claim_digest(self, claim: Claim, digest: NewMessage, carried: Sequence[StoredMessage], *, now: float,
+                     lease: float) -> Claim:
+        """Claim a batch: ``carried`` (``claim``'s head, then the messages waiting right behind it, as
+        :meth:`following` lists them) go out as ``digest``.
+
+        The digest is stored as a message of its own, ``sending`` under ``claim``'s rate-window reservation (one
+        send), and every carried message is ``sending`` with ``digest_id`` pointing at it. Finish the returned claim
+        as any other: that finishes the batch. If a carried message changed meanwhile, ``claim`` comes back as is.
+        """
+        head = claim.message
+        others = [m.seq for m in carried if m.seq != head.seq]
+        digest_id = new_id()
+        try:
+            with self._tx() as conn:
+                marked = conn.execute(update(messages).where(
+                    messages.c.seq == head.seq, messages.c.status == Status.SENDING.value,
+                    messages.c.digest_id.is_(None)).values(digest_id=digest_id)).rowcount
+                if others:  # the waiting messages from the head to the last carried: ``carried``, if unchanged
+                    marked += conn.execute(update(messages).where(
+                        messages.c.queue == head.queue, messages.c.seq > head.seq, messages.c.seq <= max(others),
+                        messages.c.status.in_(_WAITING), messages.c.digest_id.is_(None))
+                        .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
+                                lease_until=now + lease, updated_at=now, digest_id=digest_id)).rowcount
+                if marked != len(others) + 1:
+                    raise _Changed
+                conn.execute(insert(messages).values(
+                    id=digest_id, queue=head.queue, robot=digest.robot or head.robot, target_url=None,
+                    source=digest.source, msgtype=digest.msgtype, title=digest.title[:200], payload=digest.payload,
+                    status=Status.SENDING.value, attempts=1, next_attempt_at=now, lease_until=now + lease,
+                    created_at=now, updated_at=now, fingerprint=digest.fingerprint, digest_id=digest_id))
+                row = conn.execute(select(messages).where(messages.c.id == digest_id)).one()
+        except _Changed:
+            return claim
+        return Claim(message=_row(row), send_id=claim.send_id)
+
     def _finish(self, conn: Connection, claim: Claim, now: float, **values: Any) -> None:
+        """Finish ``claim``'s message; for a digest, every message of its batch (finish a batch)."""
+        m = claim.message
+        target = (and_(messages.c.digest_id == m.id, messages.c.status == Status.SENDING.value) if m.is_digest
+                  else messages.c.seq == m.seq)
         conn.execute(update(sends).where(sends.c.id == claim.send_id).values(finished_at=now))
-        conn.execute(update(messages).where(messages.c.seq == claim.message.seq)
-                     .values(updated_at=now, lease_until=None, **values))
+        conn.execute(update(messages).where(target).values(updated_at=now, lease_until=None, **values))
         # Keep the send log short: rows older than a day can no longer matter to any window.
         if claim.send_id % 500 == 0:
             conn.execute(delete(sends).where(sends.c.finished_at < now - 86400))
@@ -506,6 +649,10 @@ class SqlStore:
                 conn.execute(delete(t))
 
 
+class _Changed(Exception):
+    """A batch's messages changed under a claim (the transaction is rolled back)."""
+
+
 def _row(r: Any) -> StoredMessage:
     return StoredMessage(
         id=r.id, seq=int(r.seq), queue=r.queue, robot=r.robot, target_url=r.target_url, source=r.source,
@@ -513,7 +660,7 @@ def _row(r: Any) -> StoredMessage:
         attempts=int(r.attempts), next_attempt_at=float(r.next_attempt_at), expires_at=r.expires_at,
         last_errcode=r.last_errcode, last_error=r.last_error, created_at=float(r.created_at),
         updated_at=float(r.updated_at), delivered_at=r.delivered_at, fingerprint=r.fingerprint,
-        digest_id=r.digest_id)
+        digest_id=r.digest_id, duplicate_of=r.duplicate_of, duplicates=int(r.duplicates or 0))
 
 
 def _engine(url: str, *, writer: bool = True) -> Engine:

@@ -1,17 +1,27 @@
 """The delivery loop. ``run_once(now)`` does one pass and returns when it next has work; ``run_forever`` repeats it,
-woken at once by the store when a message is accepted or a send finishes."""
+woken at once by the store when a message is accepted or a send finishes.
+
+Storms: when a robot's backlog would take longer than :attr:`Digests.after_seconds` to drain at its rate, the
+message claimed at the queue's head goes out as a digest (:mod:`.digest`) carrying it and the messages behind it.
+The storm lasts until a claim finds its message alone in the queue, or a window passes without a digest: until
+then every send is a digest (a storm that slows down would otherwise spend the robot's budget on single messages
+and leave the rest waiting a window). While it lasts, the robot's sends are spaced ``window / limit`` apart, so its
+budget is spread over the window and each digest gathers what arrived since the last one.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..dingtalk.errors import DingTalkError, TransportError
-from .model import Claim, StoredMessage
+from . import digest
+from .model import Claim, NewMessage, StoredMessage
 from .retry import Action, RetryPolicy
 from .sender import Sender
 from .store import SqlStore
@@ -20,6 +30,19 @@ log = logging.getLogger("dingrelay.delivery")
 
 Limits = Callable[[str], tuple[int, float]]
 """queue name -> (messages allowed, window seconds)."""
+
+
+@dataclass(frozen=True)
+class Digests:
+    """When the worker sends a robot's backlog as digests, and what it needs to build them."""
+
+    after_seconds: float = 120.0
+    keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)   # robot name -> its keywords
+    max_messages: int = 1500   # the most messages read to build one digest (a compact digest holds ~1,000)
+
+    def wanted(self, backlog: int, limit: int, window: float) -> bool:
+        """Would ``backlog`` take longer than :attr:`after_seconds` to drain at ``limit`` per ``window``?"""
+        return backlog / limit * window > self.after_seconds
 
 
 class Worker:
@@ -35,6 +58,7 @@ class Worker:
         idle_seconds: float = 0.5,
         min_pass_seconds: float = 0.005,
         executor: Executor | None = None,
+        digests: Digests | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -45,6 +69,8 @@ class Worker:
         self.idle_seconds = idle_seconds
         self.min_pass_seconds = min_pass_seconds
         self.executor = executor
+        self.digests = digests
+        self._storms: dict[str, float] = {}   # queue in a storm -> when its last digest went
         self._wake = threading.Event()
 
     def wake(self) -> None:
@@ -64,9 +90,14 @@ class Worker:
                 self.store.dead(head, now=now, errcode=None, error=_expired(head))
                 continue
             limit, window = self.limits(head.queue)
+            last = self._storms.get(head.queue)
+            if last is not None and last + window / limit > now:
+                waits.append(last + window / limit)
+                continue
             result = self.store.claim(head, now=now, limit=limit, window=window, lease=self.lease_seconds)
             if isinstance(result, Claim):
                 claimed = True
+                result = self._digest(result, limit=limit, window=window, now=now)
                 if self.executor is None:
                     self.deliver(result)
                 else:
@@ -79,6 +110,37 @@ class Worker:
         if nxt is not None:
             waits.append(nxt)
         return min(waits) if waits else None
+
+    def _digest(self, claim: Claim, *, limit: int, window: float, now: float) -> Claim:
+        """``claim`` turned into a digest's claim when the robot's backlog calls for one; else ``claim``."""
+        m = claim.message
+        if m.is_digest:  # a digest that failed before goes again
+            self._storms[m.queue] = now
+            return claim
+        if self.digests is None or m.robot is None or m.target_url is not None:
+            return claim
+        try:
+            backlog = self.store.backlog(m.queue)
+            last = self._storms.get(m.queue)
+            storming = backlog > 1 and last is not None and last >= now - window
+            if not storming and not self.digests.wanted(backlog, limit, window):
+                self._storms.pop(m.queue, None)
+                return claim
+            batch = [m, *self.store.following(claim, limit=self.digests.max_messages - 1)]
+            built = digest.build(batch, keywords=self.digests.keywords.get(m.robot, ()), waiting=backlog)
+            if len(built.carried) < 2:
+                return claim
+            new = NewMessage(queue=m.queue, robot=m.robot, payload=built.message.to_json(), msgtype="markdown",
+                             title=built.message.title)
+            result = self.store.claim_digest(claim, new, built.carried, now=now, lease=self.lease_seconds)
+        except Exception:  # the head still goes, alone
+            log.exception("could not build a digest for %s; sending its head alone", m.queue)
+            return claim
+        if result.message.is_digest:
+            self._storms[m.queue] = now
+            log.info("%s: digest %s carries %d message(s), %d still waiting", m.queue, result.message.id,
+                     len(built.carried), built.more)
+        return result
 
     def deliver(self, claim: Claim) -> None:
         message = claim.message

@@ -8,14 +8,17 @@
 
 The source's token comes as ``Authorization: Bearer <token>`` or ``?token=<token>`` (for a webhook URL), and must
 be the token of ``<source>``. One alert group becomes one card per set of robots (the source's routes decide).
+A card's fingerprint is made of its alerts' fingerprints and states, so the same alerts posted again within
+``delivery.suppress_window_seconds`` are suppressed (counted, not sent twice).
 Answers a sender understands: 202 once every card is stored; 503 when storing failed, so Alertmanager retries;
 4xx JSON for a request it should not resend as it is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,6 +94,7 @@ def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_templat
     now = datetime.fromtimestamp(gw.clock(), UTC)
     cards = plan(group.alerts, Router.from_settings(settings), Mentions.from_settings(settings))
     ready: list[tuple[tuple[str, ...], int, Message]] = []
+    fingerprints: list[str] = []
     for card in cards:  # render and check every card before storing any
         def render(shown: int, card: Card[Alert] = card) -> Message:
             data = group.card_data(card.alerts, shown=shown, now=now, at_mobiles=card.mobiles)
@@ -99,9 +103,16 @@ def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_templat
         message = fit(render, len(card.alerts), too_large=_too_large)
         gw.check(message, card.robots)
         ready.append((card.robots, len(card.alerts), message))
+        fingerprints.append(_fingerprint(card.alerts))
     # one transaction for the whole group: a failure stores no card, so Alertmanager's retry duplicates none
-    accepted = gw.accept_many(name, [(message, robots) for robots, _, message in ready])
+    accepted = gw.accept_many(name, [(message, robots) for robots, _, message in ready], fingerprints=fingerprints)
     return _answer([(robots, count, acc) for (robots, count, _), acc in zip(ready, accepted, strict=True)])
+
+
+def _fingerprint(alerts: Sequence[Alert]) -> str:
+    """The same alerts in the same states: Alertmanager's fingerprints (else the labels) with firing/resolved."""
+    keys = sorted(f"{a.fingerprint or json.dumps(a.labels, sort_keys=True)}:{a.status}" for a in alerts)
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
 
 
 def _too_large(exc: Exception) -> bool:
