@@ -384,6 +384,44 @@ def test_recover_requeues_a_sending_message_only_past_its_lease(
         assert due(store, recover_at) == []
 
 
+def test_recover_requeues_at_once_a_send_whose_process_was_killed_within_its_lease(store: SqlStore) -> None:
+    """kill -9, then restart: the killed process cannot finish its send, so its lease need not be waited out."""
+    import socket
+    import subprocess
+    import sys
+
+    from sqlalchemy import update
+
+    from dingrelay.delivery.store import messages
+
+    a, _ = enqueue(store, "a", "b")
+    claim_head(store, "ops", T0, lease=LEASE)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    within_lease = T0 + 1
+    assert store.recover(now=within_lease) == 0  # held by this (live) process: left alone
+
+    with store.engine.begin() as conn:
+        conn.execute(update(messages).where(messages.c.id == a.id)
+                     .values(lease_owner=f"{socket.gethostname()}:{gone}"))
+    assert store.recover(now=within_lease) == 1
+    got = store.get(a.id)
+    assert got is not None and got.status is Status.RETRYING
+    assert due(store, within_lease) == ["a"]  # first again: order is kept
+
+
+def test_recover_leaves_a_send_held_by_another_machine_to_its_lease(store: SqlStore) -> None:
+    from sqlalchemy import update
+
+    from dingrelay.delivery.store import messages
+
+    a, _ = enqueue(store, "a", "b")
+    claim_head(store, "ops", T0, lease=LEASE)
+    with store.engine.begin() as conn:
+        conn.execute(update(messages).where(messages.c.id == a.id).values(lease_owner="other-host:1"))
+    assert store.recover(now=T0 + 1) == 0
+
+
 def test_an_interrupted_send_counts_in_the_rate_window_from_its_recovery(store: SqlStore) -> None:
     enqueue(store, "a")
     claim_head(store, "ops", T0, limit=1)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -73,6 +75,7 @@ messages = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", Float, nullable=False),
     Column("lease_until", Float),
+    Column("lease_owner", String(120)),   # host:pid of the process sending it
     Column("expires_at", Float),
     Column("last_errcode", Integer),
     Column("last_error", Text),
@@ -186,6 +189,34 @@ class Store(Protocol):
     def next_wake(self, now: float) -> float | None: ...
     def queues(self, now: float) -> list[QueueState]: ...
     def counts(self) -> dict[str, int]: ...
+
+
+def _owner() -> str:
+    """Who holds a lease: this host and process (read at claim time, so it is right after a fork)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _leased(now: float, lease: float) -> dict[str, Any]:
+    return {"lease_until": now + lease, "lease_owner": _owner()}
+
+
+_RELEASED: dict[str, Any] = {"lease_until": None, "lease_owner": None}
+
+
+def _owner_is_gone(owner: str | None) -> bool:
+    """True when ``owner`` names a process of this host that has exited."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's process: only its lease can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def new_id() -> str:
@@ -515,7 +546,7 @@ class SqlStore:
                        messages.c.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
                        messages.c.next_attempt_at <= now)
                 .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
-                        lease_until=now + lease, updated_at=now))
+                        **_leased(now, lease), updated_at=now))
             if taken.rowcount != 1:
                 return None
             send_id = conn.execute(insert(sends).values(queue=head.queue, started_at=now)
@@ -527,7 +558,7 @@ class SqlStore:
                     messages.c.digest_id == row.digest_id, messages.c.seq != head.seq,
                     messages.c.status.in_(_WAITING))
                     .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
-                            lease_until=now + lease, updated_at=now))
+                            **_leased(now, lease), updated_at=now))
                 row = conn.execute(select(messages).where(messages.c.id == row.digest_id)).one()
         return Claim(message=_row(row), send_id=int(send_id))
 
@@ -563,13 +594,13 @@ class SqlStore:
                         messages.c.queue == head.queue, messages.c.seq > head.seq, messages.c.seq <= max(others),
                         messages.c.status.in_(_WAITING), messages.c.digest_id.is_(None))
                         .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
-                                lease_until=now + lease, updated_at=now, digest_id=digest_id)).rowcount
+                                **_leased(now, lease), updated_at=now, digest_id=digest_id)).rowcount
                 if marked != len(others) + 1:
                     raise _Changed
                 conn.execute(insert(messages).values(
                     id=digest_id, queue=head.queue, robot=digest.robot or head.robot, target_url=None,
                     source=digest.source, msgtype=digest.msgtype, title=digest.title[:200], payload=digest.payload,
-                    status=Status.SENDING.value, attempts=1, next_attempt_at=now, lease_until=now + lease,
+                    status=Status.SENDING.value, attempts=1, next_attempt_at=now, **_leased(now, lease),
                     created_at=now, updated_at=now, fingerprint=digest.fingerprint, digest_id=digest_id))
                 row = conn.execute(select(messages).where(messages.c.id == digest_id)).one()
         except _Changed:
@@ -582,7 +613,7 @@ class SqlStore:
         target = (and_(messages.c.digest_id == m.id, messages.c.status == Status.SENDING.value) if m.is_digest
                   else messages.c.seq == m.seq)
         conn.execute(update(sends).where(sends.c.id == claim.send_id).values(finished_at=now))
-        conn.execute(update(messages).where(target).values(updated_at=now, lease_until=None, **values))
+        conn.execute(update(messages).where(target).values(updated_at=now, **_RELEASED, **values))
         # Keep the send log short: rows older than a day can no longer matter to any window.
         if claim.send_id % 500 == 0:
             conn.execute(delete(sends).where(sends.c.finished_at < now - 86400))
@@ -618,15 +649,18 @@ class SqlStore:
         self._notify()
 
     def recover(self, *, now: float) -> int:
-        """After a crash: messages left ``sending`` past their lease go back to the queue (at-least-once), and
-        their send-log entries are closed as finishing now (the conservative choice for the rate window)."""
+        """After a crash: messages left ``sending`` past their lease, or by a process of this host that no longer
+        exists (a gateway killed with -9 and restarted), go back to the queue (at-least-once); their send-log
+        entries are closed as finishing now (the conservative choice for the rate window)."""
         with self._tx() as conn:
-            stale = conn.execute(select(messages.c.seq, messages.c.queue).where(
-                messages.c.status == Status.SENDING.value,
-                or_(messages.c.lease_until.is_(None), messages.c.lease_until <= now))).all()
+            sending = conn.execute(select(messages.c.seq, messages.c.queue, messages.c.lease_until,
+                                          messages.c.lease_owner).where(
+                messages.c.status == Status.SENDING.value)).all()
+            stale = [r for r in sending
+                     if r.lease_until is None or r.lease_until <= now or _owner_is_gone(r.lease_owner)]
             if stale:
                 conn.execute(update(messages).where(messages.c.seq.in_([r.seq for r in stale]))
-                             .values(status=Status.RETRYING.value, next_attempt_at=now, lease_until=None,
+                             .values(status=Status.RETRYING.value, next_attempt_at=now, **_RELEASED,
                                      updated_at=now, last_error="interrupted while sending; retried"))
                 conn.execute(update(sends).where(
                     sends.c.queue.in_({r.queue for r in stale}), sends.c.finished_at.is_(None))
