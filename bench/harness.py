@@ -95,7 +95,8 @@ class Setup:
                 "secret": self.robot.secret, "keywords": self.robot.keywords,
                 "rate_limit": self.robot.rate_limit, "rate_window_seconds": self.robot.rate_window_seconds}},
             "sources": {"bench": {"token": self.source_token, "robots": [self.robot.name]}},
-            "delivery": {"backoff_base_seconds": 0.2, "backoff_max_seconds": 1.0, "request_timeout_seconds": 5},
+            "delivery": {"backoff_base_seconds": 0.2, "backoff_max_seconds": 1.0, "request_timeout_seconds": 5,
+                         "suppress_window_seconds": 0},  # wrk repeats one body: every request must be stored
         }
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         return path

@@ -141,6 +141,7 @@ _DUE_HEADS = (select(messages).select_from(_HEADS)
               .order_by(messages.c.seq))
 _NEXT_DUE = (select(func.min(messages.c.next_attempt_at)).select_from(_HEADS)
              .where(messages.c.status != Status.SENDING.value, messages.c.next_attempt_at > bindparam("now")))
+_ACTIVE_QUEUES = select(queue_state.c.queue).select_from(_HEADS)
 _NEXT_UNPAUSE = select(func.min(queue_state.c.paused_until)).where(queue_state.c.paused_until > bindparam("now"))
 _SELECT_BY_IDS = select(messages).where(messages.c.id.in_(bindparam("ids", expanding=True)))
 _ORIGINALS = (select(messages.c.queue, messages.c.fingerprint, messages.c.id)
@@ -186,6 +187,7 @@ class Store(Protocol):
     def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None: ...
     def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str) -> None: ...
     def recover(self, *, now: float) -> int: ...
+    def active_queues(self) -> set[str]: ...
     def next_wake(self, now: float) -> float | None: ...
     def queues(self, now: float) -> list[QueueState]: ...
     def counts(self) -> dict[str, int]: ...
@@ -236,7 +238,7 @@ class SqlStore:
         self._reader = _engine(url, writer=False) if self.dialect == "sqlite" and not memory else self.engine
         self._write_lock: AbstractContextManager[Any] = (
             threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext())
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[frozenset[str] | None], None]] = []
         self._listeners_lock = threading.Lock()
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
@@ -273,13 +275,15 @@ class SqlStore:
 
     # -- notifications (in-process: lets the worker start at once instead of polling) --------------------
 
-    def subscribe(self, listener: Callable[[], None]) -> None:
+    def subscribe(self, listener: Callable[[frozenset[str] | None], None]) -> None:
         with self._listeners_lock:
             self._listeners.append(listener)
 
-    def _notify(self) -> None:
+    def _notify(self, queues: frozenset[str] | None = None) -> None:
+        """Tell listeners something changed: ``queues`` got new messages, or (``None``) a send finished or a
+        message left its queue."""
         for listener in list(self._listeners):
-            listener()
+            listener(queues)
 
     # -- accepting ---------------------------------------------------------------------------------------
 
@@ -307,7 +311,7 @@ class SqlStore:
             raise job.error
         assert job.result is not None
         if job.result[1]:
-            self._notify()
+            self._notify(frozenset(m.queue for m in job.result[0] if m.status is Status.QUEUED))
         return job.result
 
     def _write_batch(self, batch: list[_Job]) -> None:
@@ -500,6 +504,11 @@ class SqlStore:
         """The oldest active message of each queue, when it is due and its queue is not paused or busy."""
         with self._reader.connect() as conn:
             return [_row(r) for r in conn.execute(_DUE_HEADS, {"now": now}).all()]
+
+    def active_queues(self) -> set[str]:
+        """The queues that have a message waiting or in flight."""
+        with self._reader.connect() as conn:
+            return set(conn.execute(_ACTIVE_QUEUES).scalars().all())
 
     def next_wake(self, now: float) -> float | None:
         """The earliest future time at which some queue's head becomes due (ignores rate windows)."""

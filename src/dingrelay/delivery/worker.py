@@ -72,8 +72,13 @@ class Worker:
         self.digests = digests
         self._storms: dict[str, float] = {}   # queue in a storm -> when its last digest went
         self._wake = threading.Event()
+        self._active: frozenset[str] = frozenset()  # queues with a head, as of the last pass
 
-    def wake(self) -> None:
+    def wake(self, queues: frozenset[str] | None = None) -> None:
+        """Run a pass soon. New messages for queues that already have a head waiting or in flight need none:
+        that head's send finishing, or its timer, brings the next pass."""
+        if queues is not None and queues <= self._active:
+            return
         self._wake.set()
 
     def run_once(self, now: float | None = None) -> float | None:
@@ -85,6 +90,7 @@ class Worker:
         now = self.clock() if now is None else now
         waits: list[float] = []
         claimed = False
+        self._active = frozenset(self.store.active_queues())
         for head in self.store.due_heads(now):
             if head.expires_at is not None and head.expires_at <= now:
                 self.store.dead(head, now=now, errcode=None, error=_expired(head))
