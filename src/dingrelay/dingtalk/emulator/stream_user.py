@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from .core import Emulator
-from .records import SESSION_PREFIX, Received
-from .user import callback_body
+from .user import SessionReplies, callback_body
 
 
 @dataclass
-class StreamConversation:
+class StreamConversation(SessionReplies):
     """One message pushed to a stream client, and where its reply arrives."""
 
     emulator: Emulator
@@ -29,24 +27,9 @@ class StreamConversation:
     session_webhook: str = field(repr=False)
     timeout: float = 10.0
 
-    @property
-    def msg_id(self) -> str:
-        return str(self.body["msgId"])
-
-    @property
-    def session_label(self) -> str:
-        """The robot label the emulator records sessionWebhook replies under: ``session:<id>``."""
-        return SESSION_PREFIX + parse_qs(urlsplit(self.session_webhook).query)["session"][0]
-
     def ack(self, count: int = 1) -> dict[str, Any]:
         """The ``count``-th ACK of this frame (waits)."""
         return self.emulator.stream.wait_for_ack(self.message_id, count, self.timeout)[count - 1]
-
-    def session_replies(self) -> list[Received]:
-        return self.emulator.messages(self.session_label)
-
-    def wait_for_session_reply(self, count: int = 1) -> list[Received]:
-        return self.emulator.wait_for(count, robot=self.session_label, timeout=self.timeout)
 
     def reply(self) -> dict[str, Any]:
         """The robot's first reply through the sessionWebhook (waits)."""

@@ -69,17 +69,17 @@ def signed_headers(app_secret: str, timestamp_ms: int) -> dict[str, str]:
             "sign": signing.sign(app_secret, timestamp_ms)}
 
 
-@dataclass
-class Conversation:
-    """One message a user sent, the HTTP answer it got, and where a later reply would arrive."""
+class SessionReplies:
+    """What a message a user sent knows about its sessionWebhook: where the robot's later replies arrive.
+
+    Mixed into :class:`Conversation` (HTTP callbacks) and the stream-mode conversation; they provide
+    ``emulator``, ``body``, ``session_webhook`` and ``timeout``.
+    """
 
     emulator: Emulator
-    callback_url: str
-    app_secret: str
     body: dict[str, Any]
-    response: httpx.Response
-    session_webhook: str = field(repr=False)
-    timeout: float = 10.0
+    session_webhook: str
+    timeout: float
 
     @property
     def msg_id(self) -> str:
@@ -89,6 +89,26 @@ class Conversation:
     def session_label(self) -> str:
         """The robot label the emulator records sessionWebhook replies under: ``session:<id>``."""
         return SESSION_PREFIX + parse_qs(urlsplit(self.session_webhook).query)["session"][0]
+
+    def session_replies(self) -> list[Received]:
+        """Replies received so far through this message's sessionWebhook."""
+        return self.emulator.messages(self.session_label)
+
+    def wait_for_session_reply(self, count: int = 1, timeout: float | None = None) -> list[Received]:
+        return self.emulator.wait_for(count, robot=self.session_label, timeout=timeout or self.timeout)
+
+
+@dataclass
+class Conversation(SessionReplies):
+    """One message a user sent, the HTTP answer it got, and where a later reply would arrive."""
+
+    emulator: Emulator
+    callback_url: str
+    app_secret: str
+    body: dict[str, Any]
+    response: httpx.Response
+    session_webhook: str = field(repr=False)
+    timeout: float = 10.0
 
     @property
     def answer(self) -> Any:
@@ -106,13 +126,6 @@ class Conversation:
                                                                                                           "empty"):
             return None
         return answer
-
-    def session_replies(self) -> list[Received]:
-        """Replies received so far through this message's sessionWebhook."""
-        return self.emulator.messages(self.session_label)
-
-    def wait_for_session_reply(self, count: int = 1, timeout: float | None = None) -> list[Received]:
-        return self.emulator.wait_for(count, robot=self.session_label, timeout=timeout or self.timeout)
 
     def reply(self, timeout: float | None = None) -> dict[str, Any]:
         """The robot's reply: from the response body, else the first one through the sessionWebhook (waits)."""
