@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import yaml
 
-from dingrelay.dingtalk.emulator import Emulator, EmulatorRobot
+from dingrelay.emulator import Emulator, EmulatorRobot
 
 BENCH = Path(__file__).resolve().parent
 PY = sys.executable

@@ -19,7 +19,7 @@ import time
 import httpx
 from harness import free_port, pct, running, serve_cmd, setup, table, tutorial_body
 
-from dingrelay.dingtalk.emulator import Received
+from dingrelay.emulator import Received
 
 TARGET_P50_MS = 10
 

@@ -22,7 +22,7 @@ from burst import max_in_window
 from harness import Robot, free_port, running, serve_cmd, setup, table
 
 from dingrelay.delivery.store import SqlStore
-from dingrelay.dingtalk.emulator import Received
+from dingrelay.emulator import Received
 
 NAME = re.compile(r"StormAlert\d{5}")
 TARGET_SECONDS = 120

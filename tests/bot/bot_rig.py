@@ -7,8 +7,8 @@ from typing import Any
 
 from gateway_harness import InProcessGateway
 
-from dingrelay.dingtalk.emulator import Emulator
-from dingrelay.dingtalk.emulator.user import Conversation, act_as_user
+from dingrelay.emulator import Emulator
+from dingrelay.emulator.user import Conversation, act_as_user
 
 
 @dataclass

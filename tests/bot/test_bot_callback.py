@@ -13,8 +13,8 @@ from gateway_harness import wait_until
 
 from dingrelay.bot import APOLOGY
 from dingrelay.delivery.model import Status, StoredMessage
-from dingrelay.dingtalk.emulator import Fault
-from dingrelay.dingtalk.emulator.user import signed_headers
+from dingrelay.emulator import Fault
+from dingrelay.emulator.user import signed_headers
 
 TWO_HOURS_MS = 2 * 3600 * 1000
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from emu_helpers import FakeClock
 
-from dingrelay.dingtalk.emulator import Emulator, EmulatorRobot
+from dingrelay.emulator import Emulator, EmulatorRobot
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from dingrelay.dingtalk.emulator import EmulatorRobot
+from dingrelay.emulator import EmulatorRobot
 
 TOKEN = "0123456789abcdef" * 4
 OTHER_TOKEN = "fedcba9876543210" * 4

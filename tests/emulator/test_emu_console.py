@@ -6,7 +6,7 @@ import time
 
 from emu_helpers import SECRET, TOKEN, VECTOR_TS
 
-from dingrelay.dingtalk.emulator import Received, format_received
+from dingrelay.emulator import Received, format_received
 
 AT = VECTOR_TS / 1000
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from emu_helpers import OK, OTHER_TOKEN, SECRET, TOKEN, answer, post, robot, text
 
-from dingrelay.dingtalk.emulator import Emulator, Fault
+from dingrelay.emulator import Emulator, Fault
 
 
 def test_messages_endpoint_lists_accepted_messages_filtered_by_robot(start, client):
@@ -196,7 +196,7 @@ def test_serving_twice_at_once_is_refused(start):
 
 
 def test_tokens_and_sessions_never_reach_the_log(start, client, caplog):
-    caplog.set_level(logging.DEBUG, logger="dingrelay.dingtalk.emulator")
+    caplog.set_level(logging.DEBUG, logger="dingrelay.emulator")
     emu = start(robot(secret=SECRET))
     session = emu.create_session()
     emu.inject(Fault(kind="errcode", count=1))

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from emu_helpers import OK, OTHER_TOKEN, answer, post, robot, text
 
-from dingrelay.dingtalk.emulator import Fault
+from dingrelay.emulator import Fault
 
 BUSY = answer(-1, "系统繁忙")
 

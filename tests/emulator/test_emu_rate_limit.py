@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from emu_helpers import OK, OTHER_TOKEN, answer, post, robot, text
 
-from dingrelay.dingtalk.emulator import Emulator
+from dingrelay.emulator import Emulator
 
 THROTTLED = answer(410100, "发送速度太快而限流")
 

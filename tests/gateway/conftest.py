@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from gateway_harness import InProcessGateway, RobotSpec, emulator_for, write_config
 
-from dingrelay.dingtalk.emulator import Emulator
+from dingrelay.emulator import Emulator
 
 
 @pytest.fixture

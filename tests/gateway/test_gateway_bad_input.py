@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from gateway_harness import InProcessGateway
 
-from dingrelay.dingtalk.emulator import Emulator
+from dingrelay.emulator import Emulator
 
 GOOD = {"source": "heian-token", "title": "rds日志拉去", "content": "rds日志拉去正常"}
 

@@ -18,7 +18,7 @@ from gateway_harness import (
     write_config,
 )
 
-from dingrelay.dingtalk.emulator import Fault, Received
+from dingrelay.emulator import Fault, Received
 
 
 def _title(r: Received) -> str:

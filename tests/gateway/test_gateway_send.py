@@ -6,7 +6,7 @@ import pytest
 from gateway_harness import InProcessGateway, wait_until
 
 from dingrelay.dingtalk import signing
-from dingrelay.dingtalk.emulator import Emulator
+from dingrelay.emulator import Emulator
 
 TUTORIAL = {"source": "heian-token", "title": "rds日志拉去", "content": "rds日志拉去正常"}
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from gateway_harness import InProcessGateway, RobotSpec, emulator_for, write_config
 
-from dingrelay.dingtalk.emulator import Emulator
+from dingrelay.emulator import Emulator
 
 ALERT_KEYWORD = "告警"
 ROUTED = [{"matchers": ['severity="critical"'], "robots": ["oncall"]}]

@@ -11,8 +11,8 @@ import pytest
 from gateway_harness import InProcessGateway
 from hooks_payloads import EXTERNAL_URL, am_alert, am_payload
 
-from dingrelay.dingtalk.emulator import Emulator
 from dingrelay.dingtalk.messages import MAX_BODY_BYTES, dumps
+from dingrelay.emulator import Emulator
 
 AM = {"Authorization": "Bearer am-token"}
 

@@ -6,7 +6,7 @@ import pytest
 from gateway_harness import InProcessGateway
 from hooks_payloads import am_alert, am_payload, grafana_alert, grafana_payload
 
-from dingrelay.dingtalk.emulator import Emulator
+from dingrelay.emulator import Emulator
 
 GRAFANA = {"Authorization": "Bearer grafana-token"}
 GENERIC = {"Authorization": "Bearer generic-token"}

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from gateway_harness import InProcessGateway, free_port
 
-from dingrelay.dingtalk.emulator import Emulator
+from dingrelay.emulator import Emulator
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 

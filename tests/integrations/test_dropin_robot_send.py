@@ -17,7 +17,7 @@ from dingtalkchatbot.chatbot import ActionCard, CardItem, DingtalkChatbot
 from gateway_harness import InProcessGateway, RobotSpec, emulator_for, write_config
 
 from dingrelay.dingtalk import signing
-from dingrelay.dingtalk.emulator import Emulator, EmulatorRobot
+from dingrelay.emulator import Emulator, EmulatorRobot
 
 OK = {"errcode": 0, "errmsg": "ok"}
 KEYWORD = "巡检"

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from gateway_harness import RobotSpec, write_config
 
-from dingrelay.dingtalk.emulator import Received
+from dingrelay.emulator import Received
 
 
 def one_alert(name: str, *, severity: str = "critical") -> dict[str, Any]:

@@ -11,7 +11,7 @@ from gateway_harness import InProcessGateway, RobotSpec, emulator_for, wait_unti
 from storm_helpers import one_alert, storm_config
 
 from dingrelay.dingtalk import signing
-from dingrelay.dingtalk.emulator import Emulator, Fault
+from dingrelay.emulator import Emulator, Fault
 
 AM = {"Authorization": "Bearer am-token"}
 TOKEN, SECRET = "7" * 64, "SEC" + "8" * 64

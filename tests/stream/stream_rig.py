@@ -13,9 +13,9 @@ import yaml
 
 from dingrelay.cli.stream import StreamRunner
 from dingrelay.config import load_settings
-from dingrelay.dingtalk.emulator import Emulator
-from dingrelay.dingtalk.emulator.stream_user import StreamConversation, say_over_stream
 from dingrelay.dingtalk.stream import Backoff, StreamClient
+from dingrelay.emulator import Emulator
+from dingrelay.emulator.stream_user import StreamConversation, say_over_stream
 from dingrelay.wiring import Services, build
 
 BOT = "helper"

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from stream_rig import write_config
 
 from dingrelay.cli import main
-from dingrelay.dingtalk.emulator import Emulator
-from dingrelay.dingtalk.emulator.stream_user import say_over_stream
+from dingrelay.emulator import Emulator
+from dingrelay.emulator.stream_user import say_over_stream
 
 
 def test_a_config_without_a_stream_bot_is_refused_with_the_key_to_set(tmp_path: Path) -> None:

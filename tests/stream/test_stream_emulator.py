@@ -10,8 +10,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from dingrelay.dingtalk.emulator import Emulator
-from dingrelay.dingtalk.emulator.stream import OPEN_PATH, ROBOT_TOPIC
+from dingrelay.emulator import Emulator
+from dingrelay.emulator.stream import OPEN_PATH, ROBOT_TOPIC
 
 APP, SECRET = "dingapp0001", "app-secret-0001"
 

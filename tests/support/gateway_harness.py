@@ -21,7 +21,7 @@ import yaml
 from werkzeug.serving import make_server
 
 from dingrelay.config import load_settings
-from dingrelay.dingtalk.emulator import Emulator, EmulatorRobot
+from dingrelay.emulator import Emulator, EmulatorRobot
 from dingrelay.web import create_app
 from dingrelay.wiring import Services, build
 

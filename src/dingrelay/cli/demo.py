@@ -36,7 +36,7 @@ def _curl(base: str, token: str, body: dict[str, str]) -> str:
 
 def _converse(emu: object, base: str) -> None:
     """Play a user @-ing the demo bot: a signed callback, and the reply the bot gives."""
-    from ..dingtalk.emulator.user import act_as_user
+    from ..emulator.user import act_as_user
 
     for text in (" ping", " 值班"):
         conversation = act_as_user(emu, f"{base}/dingtalk/callback/helper",  # type: ignore[arg-type]
@@ -75,7 +75,7 @@ def _send_samples(base: str, token: str, emu: object = None) -> None:
 @click.option("--no-samples", is_flag=True, help="Do not post the two sample messages.")
 def demo(config_path: str | None, no_samples: bool) -> None:
     """Run the gateway with SQLite and the built-in DingTalk emulator, and show messages arriving."""
-    from ..dingtalk.emulator import Emulator, format_received
+    from ..emulator import Emulator, format_received
     from .emulator import emulator_robots
 
     for name, make in DEMO_ENV.items():

@@ -12,7 +12,7 @@ from .options import config_option, settings_or_exit
 
 def emulator_robots(settings):  # type: ignore[no-untyped-def]
     """The emulator's robots, one per configured robot, matched by access token."""
-    from ..dingtalk.emulator import EmulatorRobot
+    from ..emulator import EmulatorRobot
 
     return [
         EmulatorRobot(name=name, token=rs.access_token, secret=rs.secret.reveal() if rs.secret else None,
@@ -41,7 +41,7 @@ def emulator(config_path: str | None, host: str, port: int | None, rate_limit_er
     It checks signatures, keywords, message shapes, sizes and rate limits as DingTalk does, records what it
     accepts (GET /_emulator/messages) and prints each message.
     """
-    from ..dingtalk.emulator import Emulator, format_received
+    from ..emulator import Emulator, format_received
 
     settings = settings_or_exit(config_path)
     if port is None:

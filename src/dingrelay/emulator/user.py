@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from .. import signing
+from ..dingtalk import signing
 from .core import Emulator
 from .records import SESSION_PREFIX, Received
 
