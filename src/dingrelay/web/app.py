@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from ..gateway import Gateway
-from . import api, callback, ding, errors, health, hooks, robot_compat
+from . import api, callback, ding, errors, health, hooks, openapi, robot_compat
 
 
 def create_app(gateway: Gateway) -> Flask:
@@ -21,4 +21,5 @@ def create_app(gateway: Gateway) -> Flask:
     app.register_blueprint(callback.bp)
     app.register_blueprint(robot_compat.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(openapi.bp)
     return app

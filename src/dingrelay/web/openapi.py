@@ -1,0 +1,197 @@
+"""``GET /openapi.json``: the HTTP API as an OpenAPI 3.1 document.
+
+The document is data built once; ``tests/web/test_openapi.py`` keeps it true (every route of the app is described
+and every described route exists) and schemathesis fuzzes the running gateway against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from .. import __version__
+
+bp = Blueprint("openapi", __name__)
+
+_JSON = "application/json"
+_STR = {"type": "string"}
+_NULLABLE_STR = {"type": ["string", "null"]}
+_NULLABLE_NUM = {"type": ["number", "null"]}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in statuses}
+
+
+_SEND_ERRORS = (400, 401, 413, 415, 422, 503)
+_BEARER = [{"bearer": []}, {}]   # the token may also come in the body or the query, so the header is optional
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"], "additionalProperties": False,
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message", "field"], "additionalProperties": False,
+            "properties": {"code": _STR, "message": _STR, "field": _NULLABLE_STR}}},
+    },
+    "Queued": {
+        "type": "object", "required": ["id", "ids", "status"],
+        "properties": {"id": _STR, "ids": {"type": "array", "items": _STR}, "status": _STR,
+                       "duplicate": {"type": "boolean"}},
+    },
+    "HookQueued": {
+        "type": "object", "required": ["status", "ids", "cards"],
+        "properties": {
+            "status": {"const": "queued"}, "ids": {"type": "array", "items": _STR},
+            "cards": {"type": "array", "items": {
+                "type": "object", "required": ["robots", "alerts", "ids"],
+                "properties": {"robots": {"type": "array", "items": _STR}, "alerts": {"type": "integer"},
+                               "ids": {"type": "array", "items": _STR}}}}},
+    },
+    "TutorialBody": {
+        "type": "object", "required": ["title", "content"],
+        "properties": {
+            "source": {"type": "string", "description": "the source's token (or Authorization: Bearer)"},
+            "title": {"type": ["string", "number"], "description": "巡检标题"},
+            "content": {"type": ["string", "number"], "description": "巡检内容"},
+            "level": {"enum": ["info", "error"], "default": "info"},
+            "author": {"type": ["string", "number"], "default": "巡检机器人"},
+            "url": {"type": ["string", "number"]},
+        },
+    },
+    "MessageRequest": {
+        "type": "object",
+        "description": "either `message` (a DingTalk JSON body) or `template` with `data`",
+        "properties": {
+            "source": _STR,
+            "message": {"type": "object", "description": "a DingTalk robot message (PROTOCOL.md §1)"},
+            "template": _STR,
+            "data": {"type": "object"},
+            "robots": {"type": "array", "items": _STR},
+            "at": {"type": "object", "properties": {
+                "atMobiles": {"type": "array", "items": _STR}, "atUserIds": {"type": "array", "items": _STR},
+                "isAtAll": {"type": "boolean"}}},
+        },
+    },
+    "Message": {
+        "type": "object",
+        "required": ["id", "status", "robot", "msgtype", "title", "attempts", "created_at", "updated_at",
+                     "message"],
+        "properties": {
+            "id": _STR,
+            "status": {"enum": ["queued", "sending", "retrying", "delivered", "dead", "suppressed"]},
+            "robot": _STR, "source": _NULLABLE_STR, "msgtype": _STR, "title": _STR,
+            "attempts": {"type": "integer"}, "last_errcode": _NULLABLE_INT, "last_error": _NULLABLE_STR,
+            "created_at": {"type": "number"}, "updated_at": {"type": "number"}, "delivered_at": _NULLABLE_NUM,
+            "next_attempt_at": _NULLABLE_NUM, "digest_id": _NULLABLE_STR, "duplicate_of": _NULLABLE_STR,
+            "duplicates": {"type": "integer"}, "message": {"type": "object"},
+        },
+    },
+    "DingAnswer": {
+        "type": "object", "required": ["errcode", "errmsg"],
+        "properties": {"errcode": {"type": "integer"}, "errmsg": _STR},
+    },
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": _STR}},
+}
+
+RESPONSES: dict[str, Any] = {
+    f"E{status}": _json(_ref("Error"), text) for status, text in {
+        400: "invalid or too deeply nested JSON", 401: "unknown or missing token", 404: "no such resource",
+        405: "method not allowed", 413: "body too large", 415: "not JSON",
+        422: "a field is wrong; `field` names it", 503: "storage unavailable; retry later"}.items()
+}
+
+
+def _post(summary: str, body: dict[str, Any], ok: dict[str, Any], *errors: int, **extra: Any) -> dict[str, Any]:
+    return {"post": {"summary": summary, "requestBody": {"required": True, "content": {_JSON: {"schema": body}}},
+                     "responses": ok | _errors(*errors), **extra}}
+
+
+_SOURCE = {"name": "source", "in": "path", "required": True, "schema": _STR}
+_TOKEN_QUERY = {"name": "token", "in": "query", "required": False, "schema": _STR}
+_TEMPLATE_QUERY = {"name": "template", "in": "query", "required": False, "schema": _STR}
+
+
+def _hook(kind: str, summary: str, *, template_required: bool = False) -> dict[str, Any]:
+    template = {**_TEMPLATE_QUERY, "required": template_required}
+    return _post(summary, {"type": ["object", "array", "string", "number", "boolean", "null"]} if kind == "generic"
+                 else {"type": "object"},
+                 {"202": _json(_ref("HookQueued"), "every card is stored")}, *_SEND_ERRORS,
+                 parameters=[_SOURCE, _TOKEN_QUERY, template], security=_BEARER)
+
+
+PATHS: dict[str, Any] = {
+    "/ding/send": {
+        "get": {"summary": "usage of the tutorial endpoint",
+                "responses": {"200": _json({"type": "object"}, "how to call POST /ding/send")}},
+        **_post("the tutorial's 巡检 card (green info / red error)", _ref("TutorialBody"),
+                {"202": _json(_ref("Queued"), "stored; it will be delivered")}, *_SEND_ERRORS,
+                security=_BEARER,
+                parameters=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": _STR}]),
+    },
+    "/api/v1/messages": _post(
+        "any DingTalk message or a named template, to chosen robots", _ref("MessageRequest"),
+        {"202": _json(_ref("Queued"), "stored"),
+         "200": _json(_ref("Queued"), "this Idempotency-Key was seen within 24 h: the first request's messages")},
+        *_SEND_ERRORS, security=_BEARER,
+        parameters=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": _STR}]),
+    "/api/v1/messages/{message_id}": {"get": {
+        "summary": "a message's status, attempts and body (the owning source's token only)",
+        "parameters": [{"name": "message_id", "in": "path", "required": True, "schema": _STR}, _TOKEN_QUERY],
+        "security": _BEARER,
+        "responses": {"200": _json(_ref("Message"), "the message")} | _errors(401, 404, 503),
+    }},
+    "/hooks/alertmanager/{source}": _hook("alertmanager", "an Alertmanager webhook (payload version 4)"),
+    "/hooks/grafana/{source}": _hook("grafana", "a Grafana unified-alerting webhook"),
+    "/hooks/generic/{source}": _hook("generic", "any JSON, rendered by ?template=NAME", template_required=True),
+    "/robot/send": {"post": {
+        "summary": "drop-in for DingTalk's webhook: DingTalk's request, DingTalk's answer",
+        "parameters": [{"name": "access_token", "in": "query", "required": True, "schema": _STR},
+                       {"name": "timestamp", "in": "query", "required": False, "schema": _STR},
+                       {"name": "sign", "in": "query", "required": False, "schema": _STR}],
+        "requestBody": {"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
+        "responses": {"200": _json(_ref("DingAnswer"), "errcode 0: queued; otherwise DingTalk's errcode"),
+                      "503": _json(_ref("DingAnswer"), "errcode -1 (系统繁忙): storing failed; retry")},
+    }},
+    "/dingtalk/callback/{bot}": {"post": {
+        "summary": "a message a person sent to the robot (DingTalk's HTTP callback, signed)",
+        "parameters": [{"name": "bot", "in": "path", "required": True, "schema": _STR},
+                       {"name": "timestamp", "in": "header", "required": False, "schema": _STR},
+                       {"name": "sign", "in": "header", "required": False, "schema": _STR}],
+        "requestBody": {"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
+        "responses": {"200": _json({"type": "object"}, "the reply, or {\"msgtype\": \"empty\"}")}
+        | _errors(400, 401, 404, 413, 415, 422, 503),
+    }},
+    "/healthz": {"get": {"summary": "database reachable, worker state, message counts",
+                         "responses": {"200": _json(_ref("Health"), "healthy"),
+                                       "503": _json(_ref("Health"), "the database or the worker is down")}}},
+    "/openapi.json": {"get": {"summary": "this document",
+                              "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "dingrelay", "version": __version__,
+                 "description": "A self-hosted DingTalk robot gateway: every error is JSON "
+                                "{\"error\": {\"code\", \"message\", \"field\"}} with a 4xx status."},
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS, "responses": RESPONSES,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    return jsonify(document())
