@@ -251,6 +251,7 @@ def test_more_than_ten_keywords_is_refused() -> None:
         ({"server": {"listen": "0.0.0.0:99999"}}, "HOST:PORT", "server.listen"),
         ({"storage": {"url": "mysql://x/y"}}, "sqlite:///FILE", "storage.url"),
         ({"delivery": {"max_attempts": 0}}, "greater than or equal to 1", "delivery.max_attempts"),
+        ({"delivery": {"give_up_after_seconds": 0}}, "greater than 0", "delivery.give_up_after_seconds"),
     ],
 )
 def test_a_bad_value_names_its_key_and_the_expected_shape(section: dict[str, Any], value: str, key: str) -> None:

@@ -197,7 +197,8 @@ class TemplateSettings(_Section):
 
 
 class DeliverySettings(_Section):
-    max_attempts: int = Field(default=12, ge=1, le=100)
+    give_up_after_seconds: float = Field(default=86400.0, gt=0)
+    max_attempts: int | None = Field(default=None, ge=1)
     backoff_base_seconds: float = Field(default=1.0, gt=0)
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     penalty_seconds: float = Field(default=600.0, ge=0)

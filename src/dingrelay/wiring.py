@@ -61,7 +61,8 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
     d = settings.delivery
     client = RobotClient(transport=transport, clock=clock,
                          timeout=httpx.Timeout(d.request_timeout_seconds, connect=min(5.0, d.request_timeout_seconds)))
-    policy = RetryPolicy(max_attempts=d.max_attempts, base_seconds=d.backoff_base_seconds,
+    policy = RetryPolicy(give_up_after_seconds=d.give_up_after_seconds, max_attempts=d.max_attempts,
+                         base_seconds=d.backoff_base_seconds,
                          max_seconds=d.backoff_max_seconds, penalty_seconds=d.penalty_seconds)
 
     def limits(queue: str) -> tuple[int, float]:

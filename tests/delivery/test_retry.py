@@ -95,7 +95,7 @@ def test_retryable_failures_back_off_exponentially_with_jitter(error: DingTalkEr
     (11, 150.0, 300.0),
 ])
 def test_backoff_stays_between_half_and_all_of_the_capped_ceiling(attempts: int, low: float, high: float) -> None:
-    p = policy(base_seconds=1.0, max_seconds=300.0, max_attempts=50)
+    p = policy(base_seconds=1.0, max_seconds=300.0)
 
     waits = [p.decide(ServerBusy(-1, "系统繁忙"), attempts=attempts, now=NOW).at - NOW for _ in range(200)]
 
@@ -115,11 +115,36 @@ def test_non_retryable_failures_go_dead_at_once_with_a_reason_naming_the_cause(
 
 
 @pytest.mark.parametrize("error", RETRIES)
-def test_it_gives_up_after_max_attempts_naming_the_count_and_the_last_error(error: DingTalkError) -> None:
+def test_retryable_failures_are_retried_until_the_horizon_however_many_attempts(error: DingTalkError) -> None:
+    """An hour-long outage at a 5 s backoff cap is ~720 attempts: none of them may kill the message."""
+    p = policy(give_up_after_seconds=86400.0, max_seconds=5.0)
+
+    decisions = [p.decide(error, attempts=n, now=NOW + 5.0 * n, since=NOW) for n in range(1, 721)]
+
+    assert {d.action for d in decisions} == {Action.RETRY}
+
+
+@pytest.mark.parametrize("error", RETRIES)
+def test_it_gives_up_at_the_horizon_naming_the_time_attempts_and_last_error(error: DingTalkError) -> None:
+    p = policy(give_up_after_seconds=3600.0)
+
+    before = p.decide(error, attempts=40, now=NOW + 3599.0, since=NOW)
+    last = p.decide(error, attempts=41, now=NOW + 3600.0, since=NOW)
+
+    assert before.action is Action.RETRY
+    assert before.at == NOW + 3600.0   # the last try falls on the horizon, not past it
+    assert last.action is Action.DEAD
+    assert last.reason.startswith("gave up after 1.0 h and 41 attempts")
+    assert "give_up_after_seconds" in last.reason
+    assert str(error) in last.reason
+
+
+@pytest.mark.parametrize("error", RETRIES)
+def test_an_explicit_max_attempts_still_caps_retries(error: DingTalkError) -> None:
     p = policy(max_attempts=4)
 
-    before = p.decide(error, attempts=3, now=NOW)
-    last = p.decide(error, attempts=4, now=NOW)
+    before = p.decide(error, attempts=3, now=NOW, since=NOW)
+    last = p.decide(error, attempts=4, now=NOW, since=NOW)
 
     assert before.action is Action.RETRY
     assert last.action is Action.DEAD

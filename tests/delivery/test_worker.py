@@ -100,17 +100,18 @@ def test_a_retryable_failure_is_retried_after_a_backoff_then_delivered(
     assert (got.status, got.attempts) == (Status.DELIVERED, 2)
 
 
-def test_it_gives_up_after_max_attempts_and_says_so(
+def test_it_gives_up_when_the_horizon_passes_and_says_so(
         store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, clock: FakeClock) -> None:
     [m] = put(store, "监控 a")
-    dingtalk.answer("ops", *[(-1, "系统繁忙")] * 10)
+    dingtalk.answer("ops", *[(-1, "系统繁忙")] * 100)
 
-    drive(make_worker(max_attempts=3), clock)
+    drive(make_worker(give_up_after_seconds=30.0, base_seconds=1.0, max_seconds=5.0), clock)
 
-    assert len(dingtalk.requests) == 3
     got = reload(store, m)
-    assert (got.status, got.attempts, got.last_errcode) == (Status.DEAD, 3, -1)
-    assert (got.last_error or "").startswith("gave up after 3 attempts")
+    assert (got.status, got.last_errcode) == (Status.DEAD, -1)
+    assert got.attempts == len(dingtalk.requests) > 6   # many tries within the 30 s, then dead
+    assert clock.now == T0 + 30.0
+    assert (got.last_error or "").startswith("gave up after 30 s and ")
 
 
 def test_a_rate_limit_errcode_pauses_the_robot_for_the_penalty_then_delivers(

@@ -165,7 +165,7 @@ class Worker:
         now = self.clock()
         message = claim.message
         errcode = getattr(error, "errcode", None)
-        decision = self.policy.decide(error, attempts=message.attempts, now=now)
+        decision = self.policy.decide(error, attempts=message.attempts, now=now, since=message.created_at)
         if decision.action is Action.PAUSE:
             log.warning("%s throttled by DingTalk until %s: %s", message.queue, _fmt(decision.at), error)
             self.store.pause(claim, now=now, until=decision.at, errcode=errcode, error=decision.reason)
