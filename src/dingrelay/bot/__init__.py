@@ -4,9 +4,11 @@ No web framework here; ``dingrelay.web.callback`` verifies and parses the HTTP c
 SQLAlchemy only in ``dedup``.
 """
 
-from .pipeline import APOLOGY, Context, Pipeline
+from .context import Context
+from .pipeline import APOLOGY, Pipeline
 from .registry import Handler, HandlersNotLoaded, command, load_handlers
 from .service import EMPTY, Bots, UnknownBot
+from .spec import BotSpec, ReplyRule
 
-__all__ = ["APOLOGY", "EMPTY", "Bots", "Context", "Handler", "HandlersNotLoaded", "Pipeline", "UnknownBot",
-           "command", "load_handlers"]
+__all__ = ["APOLOGY", "EMPTY", "BotSpec", "Bots", "Context", "Handler", "HandlersNotLoaded", "Pipeline",
+           "ReplyRule", "UnknownBot", "command", "load_handlers"]

@@ -21,6 +21,8 @@ from .errors import MessageInvalid
 
 #: DingTalk refuses request bodies larger than this many bytes.
 MAX_BODY_BYTES = 20_000
+#: What DingTalk takes in ``atMobiles``: digits, optionally a leading + and dashes (``+86-13800000000``).
+MOBILE = re.compile(r"\+?[0-9][0-9-]{4,19}")
 
 
 def dumps(payload: Mapping[str, Any]) -> bytes:

@@ -10,7 +10,7 @@ from . import api, callback, ding, errors, health, hooks, robot_compat
 
 def create_app(gateway: Gateway) -> Flask:
     app = Flask("dingrelay")
-    app.config["MAX_CONTENT_LENGTH"] = gateway.settings.server.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = gateway.tables.limits.max_body_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["dingrelay.gateway"] = gateway
