@@ -33,10 +33,14 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: One decoder for every request (``json.loads`` with options would build a new one each time).
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def parse_json(raw: bytes, *, object_required: bool = True, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``raw`` parsed, or :class:`BodyInvalid` saying why not (NaN and Infinity are not JSON either)."""
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        data = _DECODER.decode(raw.decode("utf-8"))
     except RecursionError:
         raise _too_deep(max_depth) from None
     except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
