@@ -1,8 +1,8 @@
-"""What happens to messages people send to a robot: built-in commands, reply rules, Python handlers.
-
-No web framework here; ``dingrelay.web.callback`` verifies and parses the HTTP callback and calls :class:`Bots`.
-SQLAlchemy only in ``dedup``.
-"""
+"""What happens to messages people send to a robot: built-in commands, reply rules and Python handlers
+(``pipeline``, ``registry``, ``context``), the reply budget and de-duplication (``service``, ``dedup``), each bot
+resolved at start into a :class:`BotSpec` (``spec``). It may import the core ``dingrelay.dingtalk``,
+``dingrelay.rendering`` and the delivery queue's model; no web framework (``dingrelay.web.callback`` verifies and
+parses the HTTP callback and calls :class:`Bots`), no settings, and SQL only through the storage package."""
 
 from .context import Context
 from .pipeline import APOLOGY, Pipeline
