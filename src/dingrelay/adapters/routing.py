@@ -92,8 +92,8 @@ def plan(alerts: Sequence[A], router: Router, mentions: Mentions) -> list[Card[A
     for robot, indexes in per_robot.items():
         robots_by_alerts.setdefault(tuple(indexes), []).append(robot)
     cards = []
-    for indexes, robots in robots_by_alerts.items():
-        chosen = tuple(alerts[i] for i in indexes)
+    for chosen_indexes, robots in robots_by_alerts.items():
+        chosen = tuple(alerts[i] for i in chosen_indexes)
         mobiles = [m for a in chosen if a.firing for m in mentions.mobiles_for(a.labels)]
         cards.append(Card(tuple(robots), chosen, tuple(dict.fromkeys(mobiles))))
     return cards

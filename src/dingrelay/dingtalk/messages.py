@@ -233,13 +233,17 @@ _CASING_HINTS = {
 }
 
 
+_CLASSES: dict[str, type[Message]] = {"text": Text, "link": Link, "markdown": Markdown, "feedCard": FeedCard,
+                                      "image": Image}
+
+
 def parse_message(payload: Any, *, allow_image: bool = False) -> Message:
     """Build the typed message for a DingTalk request body; raise :class:`MessageInvalid` naming the field."""
     if not isinstance(payload, Mapping):
         raise MessageInvalid("the message must be a JSON object with msgtype", field="msgtype")
     msgtype = payload.get("msgtype")
     allowed = (*MSGTYPES, "image") if allow_image else MSGTYPES
-    if msgtype not in allowed:
+    if not isinstance(msgtype, str) or msgtype not in allowed:
         raise MessageInvalid(
             f"msgtype {msgtype!r} is not supported; use one of {', '.join(allowed)}", field="msgtype"
         )
@@ -253,7 +257,7 @@ def parse_message(payload: Any, *, allow_image: bool = False) -> Message:
         if cls is ActionCard:
             data.pop("btns", None)  # DingTalk ignores btns when singleTitle/singleURL are set
     else:
-        cls = {"text": Text, "link": Link, "markdown": Markdown, "feedCard": FeedCard, "image": Image}[msgtype]
+        cls = _CLASSES[msgtype]
     if "at" in payload and payload["at"] is not None:
         if msgtype not in ("text", "markdown"):
             raise MessageInvalid(f"@mentions work only for text and markdown, not {msgtype}", field="at")

@@ -137,4 +137,5 @@ def _authenticated(gw: Gateway, source: str) -> str:
 def _answer(stored: list[tuple[tuple[str, ...], int, Accepted]]) -> ResponseReturnValue:
     """202 with every stored message's id, and per card its robots and how many alerts it holds."""
     cards = [{"robots": list(robots), "alerts": count, "ids": accepted.ids} for robots, count, accepted in stored]
-    return jsonify({"status": "queued", "ids": [i for c in cards for i in c["ids"]], "cards": cards}), 202
+    ids = [i for _, _, accepted in stored for i in accepted.ids]
+    return jsonify({"status": "queued", "ids": ids, "cards": cards}), 202
