@@ -29,8 +29,8 @@ from pydantic import (
 )
 
 from .adapters.matchers import parse_matchers
-from .adapters.routing import MOBILE
 from .dingtalk.masking import Secret, WebhookURL
+from .dingtalk.messages import MOBILE
 
 ENV_VAR = "DINGRELAY_CONFIG"
 

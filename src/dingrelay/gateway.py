@@ -22,13 +22,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .config import Settings
 from .delivery.model import NewMessage, StoredMessage
 from .delivery.store import SqlStore
 from .dingtalk.errors import MessageInvalid
 from .dingtalk.keywords import satisfies_keywords
 from .dingtalk.messages import MAX_BODY_BYTES, At, Markdown, Message, Text, parse_message
 from .rendering import Renderer, RenderError
+from .tables import Tables
 
 if TYPE_CHECKING:
     from .bot import Bots
@@ -59,15 +59,18 @@ class Accepted:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, store: SqlStore, renderer: Renderer,
+    """Accepts messages against ``tables`` (robots, sources, pools, limits), resolved once by the wiring."""
+
+    def __init__(self, tables: Tables, store: SqlStore, renderer: Renderer,
                  clock: Callable[[], float] = time.time) -> None:
-        self.settings = settings
+        self.tables = tables
         self.store = store
         self.renderer = renderer
         self.clock = clock
         self.bots: Bots | None = None  # two-way bots (POST /dingtalk/callback/<bot>), set by the wiring
-        self._tokens = [(name, src.token.reveal().encode()) for name, src in settings.sources.items()]
-        self._turns = {pool: itertools.count() for pool in settings.pools}
+        self._tokens = [(name, src.token.reveal().encode()) for name, src in tables.sources.items()]
+        self._robot_tokens = [(name, r.access_token.reveal().encode()) for name, r in tables.robots.items()]
+        self._turns = {pool: itertools.count() for pool in tables.pools}
         self._turns_lock = threading.Lock()
 
     # -- who is sending ------------------------------------------------------------------------------------
@@ -78,18 +81,18 @@ class Gateway:
             raise Rejected(401, "unauthorized",
                            "missing token: put the source's token in \"source\" or an Authorization: Bearer header",
                            "source")
-        given = token.encode()
-        found = None
-        for name, expected in self._tokens:
-            if hmac.compare_digest(given, expected):
-                found = name
+        found = _find(self._tokens, token)
         if found is None:
             raise Rejected(401, "unauthorized", "unknown token: no source in the configuration has this token",
                            "source")
         return found
 
+    def robot_with_token(self, access_token: str) -> str | None:
+        """The robot whose webhook URL has ``access_token`` (``/robot/send``), compared in constant time."""
+        return _find(self._robot_tokens, access_token)
+
     def robots_for(self, source: str, wanted: Sequence[str] | None) -> list[str]:
-        allowed = self.settings.sources[source].robots
+        allowed = self.tables.sources[source].robots
         if not wanted:
             return list(allowed)
         for i, r in enumerate(wanted):
@@ -131,8 +134,8 @@ class Gateway:
         if size > MAX_BODY_BYTES:
             raise Rejected(422, "too_large", f"the message is {size} bytes; DingTalk accepts at most "
                            f"{MAX_BODY_BYTES}; shorten it", field)
-        for name in dict.fromkeys(r for target in robots for r in self.settings.robots_of(target)):
-            keywords = self.settings.robots[name].keywords
+        for name in dict.fromkeys(r for target in robots for r in self.tables.robots_of(target)):
+            keywords = self.tables.robots[name].keywords
             if not satisfies_keywords(message, keywords):
                 wanted = " or ".join(keywords)
                 raise Rejected(422, "keyword_missing",
@@ -161,7 +164,7 @@ class Gateway:
                                source=source, fingerprint=fingerprint) for r in targets]
             sizes.append(len(targets))
         key = (source, idempotency_key) if idempotency_key else None
-        window = self.settings.delivery.suppress_window_seconds if source in self.settings.sources else 0.0
+        window = self.tables.suppress_window_seconds if source in self.tables.sources else 0.0
         stored, created = self.store.enqueue(new, now=self.clock(), idempotency=key, suppress_seconds=window)
         if not created and len(items) == 1:  # a repeated request: the first request's messages
             return [Accepted(stored, created)]
@@ -169,7 +172,7 @@ class Gateway:
 
     def _pick(self, target: str, picked: dict[str, int]) -> str:
         """``target`` itself, or for a pool its robot with the least backlog (``picked`` counts this request's)."""
-        members = self.settings.pools.get(target)
+        members = self.tables.pools.get(target)
         if members is None:
             return target
         if len(members) == 1:
@@ -189,6 +192,16 @@ class Gateway:
                              (m.is_digest and any(c.source == source for c in self.store.carried(m.id)))):
             raise Rejected(404, "not_found", f"no message {message_id} for this source", "id")
         return m
+
+
+def _find(table: Sequence[tuple[str, bytes]], token: str) -> str | None:
+    """The name whose token is ``token``; every entry is compared, in constant time, so timing tells nothing."""
+    given = token.encode()
+    found = None
+    for name, expected in table:
+        if hmac.compare_digest(given, expected):
+            found = name
+    return found
 
 
 def _split(stored: list[StoredMessage], sizes: Sequence[int], created: bool) -> list[Accepted]:

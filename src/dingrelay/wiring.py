@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import httpx
 
-from .bot import Bots, HandlersNotLoaded, Pipeline, load_handlers
+from .adapters.matchers import parse_matchers
+from .adapters.routing import Mentions, Route, Router
+from .bot import Bots, BotSpec, HandlersNotLoaded, Pipeline, ReplyRule, load_handlers
 from .bot.dedup import ReplyLog
-from .config import ConfigError, Problem, Settings
+from .config import BotSettings, ConfigError, Problem, Settings, SourceSettings
 from .delivery.retry import RetryPolicy
 from .delivery.sender import Sender
 from .delivery.store import SqlStore
 from .delivery.worker import Digests, Worker
 from .dingtalk.client import Robot, RobotClient
+from .dingtalk.masking import Secret
 from .gateway import Gateway
 from .rendering import Renderer
+from .tables import Limits, RobotEntry, SourceEntry, Tables
 
 #: Budget for queues that are not robots (sessionWebhook replies).
 SESSION_LIMIT = (20, 60.0)
@@ -53,6 +59,42 @@ def robots(settings: Settings) -> dict[str, Robot]:
     }
 
 
+def router(source: SourceSettings) -> Router:
+    """A source's alert routes, matchers parsed once."""
+    routes = tuple(Route(tuple(m for line in r.matchers for m in parse_matchers(line)), tuple(r.robots))
+                   for r in source.routes)
+    return Router(tuple(source.robots), routes)
+
+
+def mentions(source: SourceSettings) -> Mentions:
+    return Mentions(source.mention_label,
+                    MappingProxyType({label: MappingProxyType({value: tuple(mobiles) for value, mobiles in by.items()})
+                                      for label, by in source.mentions.items()}))
+
+
+def gateway_tables(settings: Settings) -> Tables:
+    """What the gateway and the web layer look up: robots, sources (tokens, routers), pools, limits."""
+    return Tables(
+        robots=MappingProxyType({
+            name: RobotEntry(name, access_token=Secret(rs.access_token), secret=rs.secret, keywords=tuple(rs.keywords))
+            for name, rs in settings.robots.items()}),
+        sources=MappingProxyType({
+            name: SourceEntry(name, token=src.token, robots=tuple(src.robots), router=router(src),
+                              mentions=mentions(src))
+            for name, src in settings.sources.items()}),
+        pools=MappingProxyType({name: tuple(members) for name, members in settings.pools.items()}),
+        limits=Limits(max_body_bytes=settings.server.max_body_bytes),
+        suppress_window_seconds=settings.delivery.suppress_window_seconds,
+        public_url=settings.server.base_url,
+    )
+
+
+def bot_spec(name: str, bs: BotSettings) -> BotSpec:
+    return BotSpec(name, app_secret=bs.app_secret,
+                   rules=tuple(ReplyRule(i, re.compile(r.match), r.template, r.text) for i, r in enumerate(bs.replies)),
+                   vars=MappingProxyType(dict(bs.vars)), reply_budget_seconds=bs.reply_budget_seconds)
+
+
 def build(settings: Settings, *, clock: Callable[[], float] = time.time,
           transport: httpx.BaseTransport | None = None, threads: int | None = 8) -> Services:
     """Wire the gateway for ``settings``. ``threads=None`` delivers inline (deterministic tests)."""
@@ -74,7 +116,7 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
                       keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()}) if d.digest else None
     worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,
                     lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor, digests=digests)
-    gateway = Gateway(settings, store, renderer, clock=clock)
+    gateway = Gateway(gateway_tables(settings), store, renderer, clock=clock)
     services = Services(settings, store, renderer, client, gateway, worker, executor)
     try:
         services.bots = gateway.bots = bots(settings, store, renderer, clock=clock)
@@ -101,7 +143,7 @@ def bots(settings: Settings, store: SqlStore, renderer: Renderer, *, clock: Call
         problems += [Problem(f"bots.{name}.replies.{i}.template", f"no template named {r.template!r} "
                              f"(templates: {', '.join(renderer.names())})")
                      for i, r in enumerate(bs.replies) if r.template is not None and not renderer.exists(r.template)]
-        pipelines[name] = Pipeline(name, bs, renderer=renderer, status=store, handlers=handlers, clock=clock)
+        pipelines[name] = Pipeline(bot_spec(name, bs), renderer=renderer, status=store, handlers=handlers, clock=clock)
     if problems:
         raise ConfigError(problems)
     return Bots(pipelines, replies=ReplyLog(store.engine), queue=store, clock=clock,

@@ -8,12 +8,13 @@ from types import ModuleType
 import pytest
 from sqlalchemy import create_engine
 
-from dingrelay.bot import Context, Pipeline, command
+from dingrelay.bot import BotSpec, Context, Pipeline, command
 from dingrelay.bot.dedup import KEEP_SECONDS, LEASE_SECONDS, ReplyLog
 from dingrelay.bot.registry import handlers_in
-from dingrelay.config import BotSettings, ConfigError, parse_settings
+from dingrelay.config import ConfigError, parse_settings
 from dingrelay.delivery.model import QueueState
 from dingrelay.dingtalk.callback import parse_callback
+from dingrelay.dingtalk.masking import Secret
 from dingrelay.rendering import Renderer
 from dingrelay.wiring import build
 
@@ -74,7 +75,7 @@ def _incoming(text: str) -> object:
 
 
 def test_status_counts_session_replies_without_naming_their_sessions() -> None:
-    pipeline = Pipeline("helper", BotSettings(app_secret="x"), renderer=Renderer(), status=_Queues(),
+    pipeline = Pipeline(BotSpec("helper", app_secret=Secret("x")), renderer=Renderer(), status=_Queues(),
                         clock=lambda: 1700000000.0)
     reply = pipeline.reply(_incoming("status"))  # type: ignore[arg-type]
     assert reply is not None
@@ -92,7 +93,7 @@ def test_a_handler_returning_something_else_than_text_or_a_message_gets_the_apol
 
     module = ModuleType("odd_handlers")
     module.odd = odd  # type: ignore[attr-defined]
-    pipeline = Pipeline("helper", BotSettings(app_secret="x"), renderer=Renderer(), status=_Queues(),
+    pipeline = Pipeline(BotSpec("helper", app_secret=Secret("x")), renderer=Renderer(), status=_Queues(),
                         handlers=handlers_in(module))  # type: ignore[arg-type]
     reply = pipeline.reply(_incoming("odd"))  # type: ignore[arg-type]
     assert reply is not None and reply.to_payload()["text"]["content"].startswith("抱歉")

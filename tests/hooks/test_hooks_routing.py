@@ -13,6 +13,7 @@ from sqlalchemy import event
 from dingrelay.adapters.alertmanager import Alert, parse_alertmanager
 from dingrelay.adapters.routing import Mentions, Router, plan
 from dingrelay.config import ConfigError, parse_settings
+from dingrelay.wiring import mentions, router
 
 WEBHOOK = "https://oapi.dingtalk.com/robot/send?access_token=abc"
 
@@ -42,24 +43,23 @@ ROUTES = [
 ])
 def test_the_first_route_whose_matchers_all_match_decides_the_robots(labels: dict[str, str],
                                                                    robots: tuple[str, ...]) -> None:
-    router = Router.from_settings(settings(routes=ROUTES).sources["am"])
-    assert router.robots_for({"alertname": "X", **labels}) == robots
+    routes = router(settings(routes=ROUTES).sources["am"])
+    assert routes.robots_for({"alertname": "X", **labels}) == robots
 
 
 def test_a_group_becomes_one_card_per_set_of_robots_with_its_own_alerts() -> None:
-    router = Router.from_settings(settings(routes=ROUTES[1:2]).sources["am"])
+    routes = router(settings(routes=ROUTES[1:2]).sources["am"])
     group = alerts(am_alert("A"), am_alert("B", severity="critical"), am_alert("C"),
                    am_alert("D", severity="critical", status="resolved"))
 
-    cards = plan(group, router, Mentions())
+    cards = plan(group, routes, Mentions())
 
     assert [(c.robots, [a.alertname for a in c.alerts]) for c in cards] == [
         (("ops",), ["A", "C"]), (("oncall",), ["B", "D"])]
 
 
 def test_robots_that_get_the_same_alerts_share_one_card() -> None:
-    router = Router(default=("ops", "dba"))
-    cards = plan(alerts(am_alert("A"), am_alert("B")), router, Mentions())
+    cards = plan(alerts(am_alert("A"), am_alert("B")), Router(default=("ops", "dba")), Mentions())
     assert [(c.robots, len(c.alerts)) for c in cards] == [(("ops", "dba"), 2)]
 
 
@@ -70,14 +70,14 @@ def test_mentions_come_from_the_owner_label_and_the_team_table_of_firing_alerts_
                    am_alert("E", owner="13500000000", status="resolved", ends="2024-05-01T03:00:00Z"),
                    am_alert("F", owner="13800000000"))
 
-    [card] = plan(group, Router(default=("ops",)), Mentions.from_settings(source.sources["am"]))
+    [card] = plan(group, Router(default=("ops",)), mentions(source.sources["am"]))
 
     assert card.mobiles == ("13800000000", "13900000000", "13700000000", "+86-13600000000")
 
 
 def test_a_source_without_mentions_ats_nobody() -> None:
     [card] = plan(alerts(am_alert("A", owner="13800000000")), Router(default=("ops",)),
-                  Mentions.from_settings(settings().sources["am"]))
+                  mentions(settings().sources["am"]))
     assert card.mobiles == ()
 
 

@@ -16,6 +16,7 @@ from dingrelay.config import ConfigError, parse_settings
 from dingrelay.delivery.store import SqlStore
 from dingrelay.gateway import Gateway
 from dingrelay.rendering import Renderer
+from dingrelay.wiring import gateway_tables
 
 WEBHOOK = "https://oapi.dingtalk.com/robot/send?access_token="
 
@@ -68,7 +69,7 @@ def test_a_source_naming_neither_a_robot_nor_a_pool_fails_listing_both() -> None
 @pytest.fixture
 def gateway(tmp_path: Path) -> Gateway:
     store = SqlStore(f"sqlite:///{tmp_path / 'q.db'}")
-    return Gateway(parse_settings(settings_data()), store, Renderer(None))
+    return Gateway(gateway_tables(parse_settings(settings_data())), store, Renderer(None))
 
 
 def accept(gw: Gateway, n: int, target: str = "ops_pool", title: str = "pool") -> list[str]:

@@ -42,6 +42,7 @@ class GrafanaAlert(Alert):
 
 
 class GrafanaGroup(AlertGroup):
+    # Narrower than AlertGroup's list[Alert]: sound here, since the models are frozen.
     alerts: list[GrafanaAlert] = Field(min_length=1)  # type: ignore[assignment]
     org_id: int | None = Field(default=None, alias="orgId")
     title: str = ""

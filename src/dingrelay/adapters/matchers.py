@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Operator = Literal["=", "!=", "=~", "!~"]
+_OPERATORS: dict[str, Operator] = {"=": "=", "!=": "!=", "=~": "=~", "!~": "!~"}
 
 # "=~" before "=", so that "=~" is not read as "=" followed by a value starting with "~".
 _MATCHER = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
@@ -72,7 +73,7 @@ def parse_matcher(text: str) -> Matcher:
         raise MatcherError(f"{text!r} is not a matcher: write NAME=\"VALUE\" with one of =, !=, =~, !~ "
                            f"(for example severity=\"critical\")")
     name, op, raw = m.group(1), m.group(2), m.group(3)
-    return matcher(name, op, _unquote(raw, text))  # type: ignore[arg-type]
+    return matcher(name, _OPERATORS[op], _unquote(raw, text))
 
 
 def _unquote(raw: str, text: str) -> str:

@@ -17,15 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
-from .matchers import Matcher, matches_all, parse_matchers
+from ..dingtalk.messages import MOBILE
+from .matchers import Matcher, matches_all
 
-if TYPE_CHECKING:
-    from ..config import SourceSettings
-
-#: What DingTalk takes in ``atMobiles``: digits, optionally a leading + and dashes (``+86-13800000000``).
-MOBILE = re.compile(r"\+?[0-9][0-9-]{4,19}")
 _SEPARATORS = re.compile(r"[\s,;]+")
 
 
@@ -54,12 +50,6 @@ class Router:
     default: tuple[str, ...]
     routes: tuple[Route, ...] = ()
 
-    @classmethod
-    def from_settings(cls, source: SourceSettings) -> Router:
-        routes = tuple(Route(tuple(m for line in r.matchers for m in parse_matchers(line)), tuple(r.robots))
-                       for r in source.routes)
-        return cls(tuple(source.robots), routes)
-
     def robots_for(self, labels: Mapping[str, str]) -> tuple[str, ...]:
         for route in self.routes:
             if route.matches(labels):
@@ -71,10 +61,6 @@ class Router:
 class Mentions:
     label: str | None = None
     table: Mapping[str, Mapping[str, Sequence[str]]] | None = None
-
-    @classmethod
-    def from_settings(cls, source: SourceSettings) -> Mentions:
-        return cls(source.mention_label, source.mentions)
 
     def mobiles_for(self, labels: Mapping[str, str]) -> list[str]:
         found: list[str] = []
@@ -106,8 +92,8 @@ def plan(alerts: Sequence[A], router: Router, mentions: Mentions) -> list[Card[A
     for robot, indexes in per_robot.items():
         robots_by_alerts.setdefault(tuple(indexes), []).append(robot)
     cards = []
-    for indexes, robots in robots_by_alerts.items():
-        chosen = tuple(alerts[i] for i in indexes)
+    for chosen_indexes, robots in robots_by_alerts.items():
+        chosen = tuple(alerts[i] for i in chosen_indexes)
         mobiles = [m for a in chosen if a.firing for m in mentions.mobiles_for(a.labels)]
         cards.append(Card(tuple(robots), chosen, tuple(dict.fromkeys(mobiles))))
     return cards

@@ -15,17 +15,17 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from ..config import BotSettings
 from ..delivery.model import QueueState
 from ..dingtalk.callback import IncomingMessage
 from ..dingtalk.messages import At, Message, Text
 from ..rendering import SHANGHAI, Renderer
+from .context import Context, template_data
 from .registry import Handler, Reply
+from .spec import BotSpec, ReplyRule
 
 log = logging.getLogger("dingrelay.bot")
 
@@ -49,73 +49,18 @@ class StatusSource(Protocol):
     def counts(self) -> dict[str, int]: ...
 
 
-@dataclass(frozen=True)
-class Context:
-    """What a Python handler gets."""
-
-    bot: str
-    message: IncomingMessage
-    text: str                        # what the person wrote, @mention gap stripped
-    args: str = ""                   # for a command word: the text after it
-    groups: dict[str, str] = field(default_factory=dict)  # for a pattern: its named groups
-    match: re.Match[str] | None = None
-    now: datetime = field(default_factory=lambda: datetime.now(SHANGHAI))
-    vars: Mapping[str, Any] = field(default_factory=dict)
-    renderer: Renderer | None = field(default=None, repr=False)
-
-    @property
-    def sender_nick(self) -> str:
-        return self.message.sender_nick
-
-    @property
-    def sender_staff_id(self) -> str:
-        return self.message.sender_staff_id
-
-    def render(self, template: str, data: Mapping[str, Any] | None = None) -> Message:
-        """Render a template (user dir or built-in) with the bot's vars, the sender and ``data``."""
-        if self.renderer is None:
-            raise RuntimeError("this context has no renderer")
-        return self.renderer.render(template, {**template_data(self.message, self.text, self.vars), **(data or {})})
-
-
-def template_data(message: IncomingMessage, text: str, bot_vars: Mapping[str, Any]) -> dict[str, Any]:
-    """The variables a reply template sees (``now`` is added by the renderer)."""
-    return {
-        **bot_vars,
-        "sender_nick": message.sender_nick,
-        "sender_staff_id": message.sender_staff_id,
-        "conversation_id": message.conversation_id,
-        "conversation_title": message.conversation_title,
-        "conversation_type": message.conversation_type,
-        "text": text,
-    }
-
-
-@dataclass(frozen=True)
-class _Rule:
-    index: int
-    regex: re.Pattern[str]
-    template: str | None
-    text: str | None
-
-    @property
-    def usage(self) -> str:
-        answer = f"模板 {self.template}" if self.template is not None else "内联文本"
-        return f"/{self.regex.pattern}/ → {answer}"
-
-
 class Pipeline:
     """One bot's commands, reply rules and handlers. :meth:`reply` never raises."""
 
-    def __init__(self, name: str, settings: BotSettings, *, renderer: Renderer, status: StatusSource,
+    def __init__(self, spec: BotSpec, *, renderer: Renderer, status: StatusSource,
                  handlers: Sequence[Handler] = (), clock: Callable[[], float] = time.time) -> None:
-        self.name = name
-        self.settings = settings
+        self.spec = spec
+        self.name = spec.name
         self.renderer = renderer
         self.status_source = status
         self.handlers = list(handlers)
         self.clock = clock
-        self.rules = [_Rule(i, re.compile(r.match), r.template, r.text) for i, r in enumerate(settings.replies)]
+        self.rules = spec.rules
 
     def reply(self, message: IncomingMessage) -> Message | None:
         """The reply to ``message`` (``None``: say nothing); an apology if anything fails."""
@@ -148,8 +93,8 @@ class Pipeline:
                 return self._call(handler, hit, message, text)
         return self.help()
 
-    def _render_rule(self, rule: _Rule, m: re.Match[str], message: IncomingMessage, text: str) -> Message:
-        data = {**template_data(message, text, self.settings.vars), **_groups(m)}
+    def _render_rule(self, rule: ReplyRule, m: re.Match[str], message: IncomingMessage, text: str) -> Message:
+        data = {**template_data(message, text, self.spec.vars), **_groups(m)}
         if rule.template is not None:
             return self.renderer.render(rule.template, data)
         assert rule.text is not None
@@ -162,7 +107,7 @@ class Pipeline:
         ctx = Context(bot=self.name, message=message, text=text,
                       args=parts[1] if m is None and len(parts) > 1 else "",
                       groups=_groups(m) if m is not None else {}, match=m, now=self._now(),
-                      vars=self.settings.vars, renderer=self.renderer)
+                      vars=self.spec.vars, renderer=self.renderer)
         return _as_message(handler.func(ctx), handler)
 
     def _address(self, reply: Message | None, message: IncomingMessage) -> Message | None:

@@ -23,15 +23,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .pipeline import Context
+from typing import Any
 
 from ..dingtalk.messages import Message
+from .context import Context
 
 Reply = str | Message | None
-HandlerFunc = Callable[["Context"], Reply]
+HandlerFunc = Callable[[Context], Reply]
 
 #: Command words the pipeline answers itself; a handler may not take them.
 BUILTIN_COMMANDS = ("help", "帮助", "ping", "status", "状态")

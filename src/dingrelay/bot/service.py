@@ -67,13 +67,13 @@ class Bots:
     def verify(self, name: str, timestamp: str | None, sign: str | None) -> None:
         """Check the callback headers with the bot's app secret; ``CallbackRejected`` if forged, stale or
         missing (one-hour window, constant-time compare)."""
-        secret = self.pipeline(name).settings.app_secret.reveal()
+        secret = self.pipeline(name).spec.app_secret.reveal()
         verify_callback(secret, timestamp, sign, clock=self.clock)
 
     def answer(self, name: str, message: IncomingMessage) -> dict[str, Any]:
         """The JSON body for DingTalk's callback request: the reply, or :data:`EMPTY`."""
         pipeline = self.pipeline(name)
-        budget = pipeline.settings.reply_budget_seconds
+        budget = pipeline.spec.reply_budget_seconds
         seen = self.replies.claim(name, message.msg_id, now=self.clock())
         if seen is not None:
             return self._repeat(name, message.msg_id, budget)

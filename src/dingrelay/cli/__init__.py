@@ -1,4 +1,6 @@
-"""The ``dingrelay`` command. Each subcommand lives in its own module and imports its dependencies lazily."""
+"""The ``dingrelay`` command, one module per subcommand, each importing its dependencies lazily. Part of the
+composition root: it may read settings and import anything, and it is the only part of the product that imports
+the emulator (``demo`` and ``emulator``)."""
 
 from __future__ import annotations
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
 from .options import config_option, settings_or_exit
 
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..emulator import EmulatorRobot
 
-def emulator_robots(settings):  # type: ignore[no-untyped-def]
+
+def emulator_robots(settings: Settings) -> list[EmulatorRobot]:
     """The emulator's robots, one per configured robot, matched by access token."""
     from ..emulator import EmulatorRobot
 
@@ -46,7 +51,8 @@ def emulator(config_path: str | None, host: str, port: int | None, rate_limit_er
     settings = settings_or_exit(config_path)
     if port is None:
         ports = {urlsplit(rs.webhook.reveal()).port for rs in settings.robots.values()}
-        port = ports.pop() if len(ports) == 1 and None not in ports else 8089
+        only = ports.pop() if len(ports) == 1 else None
+        port = only if only is not None else 8089
     emu = Emulator(emulator_robots(settings), rate_limit_errcode=int(rate_limit_errcode),
                    bad_token_errcode=int(bad_token_errcode), penalty_seconds=penalty_seconds)
     for bs in settings.bots.values():  # bots with a client_id may connect in stream mode

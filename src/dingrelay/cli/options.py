@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NoReturn
 
 import click
 
@@ -14,7 +14,7 @@ config_option = click.option(
 )
 
 
-def fail(message: str, code: int = 1) -> Any:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error to stderr and exit non-zero."""
     click.echo(f"error: {message}", err=True)
     raise SystemExit(code)

@@ -1,1 +1,3 @@
-"""Durable delivery: the queue, per-robot rate limits, the retry policy and the worker loop."""
+"""Durable delivery: the queue's model, per-robot rate limits, the retry policy, digests for alert storms, the
+sender and the worker loop. It may import the protocol core ``dingrelay.dingtalk``; the SQL store and its
+migrations live in ``dingrelay.delivery.sql``, the only package anywhere that imports SQLAlchemy."""

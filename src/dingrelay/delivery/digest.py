@@ -190,8 +190,9 @@ def main_text(payload: bytes) -> str:
     if not isinstance(part, dict):
         return ""
     if msgtype == "feedCard":
-        links = part.get("links") if isinstance(part.get("links"), list) else []
-        return "\n".join(str(x.get("title", "")) for x in links if isinstance(x, dict))
+        links = part.get("links")
+        return "\n".join(str(x.get("title", "")) for x in (links if isinstance(links, list) else [])
+                         if isinstance(x, dict))
     value = part.get("content" if msgtype == "text" else "text")
     return value if isinstance(value, str) else ""
 

@@ -39,7 +39,7 @@ class RetryPolicy:
 
     def backoff(self, attempts: int) -> float:
         """Exponential backoff with jitter: between half and all of base·2^(attempts-1), capped."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** min(max(attempts - 1, 0), 64))
         return ceiling * (0.5 + 0.5 * self.jitter())
 
     def decide(self, error: DingTalkError, *, attempts: int, now: float, since: float | None = None) -> Decision:

@@ -357,6 +357,7 @@ class SqlStore:
         if not job.new:
             return []
         now = job.now
+        rows: list[dict[str, Any]]
         rows = [{"id": new_id(), "queue": m.queue, "robot": m.robot, "target_url": m.target_url, "source": m.source,
                  "msgtype": m.msgtype, "title": m.title[:200], "payload": m.payload, "status": Status.QUEUED.value,
                  "attempts": 0, "next_attempt_at": now, "expires_at": m.expires_at, "created_at": now,

@@ -1,4 +1,5 @@
-"""The DingTalk robot protocol core. Imports nothing else of dingrelay, and no web, database or template library."""
+"""The DingTalk robot protocol core: message models, signing, the robot and stream clients, callback parsing,
+errcodes and secret masking. It imports nothing else of dingrelay, and no web, database or template library."""
 
 from .callback import CallbackInvalid, CallbackRejected, IncomingMessage, parse_callback, verify_callback
 from .client import Receipt, Robot, RobotClient

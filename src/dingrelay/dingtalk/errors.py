@@ -217,7 +217,7 @@ def error_for(errcode: int, errmsg: str, *, robot: str | None = None, keywords: 
                         message=f"{'robot ' + robot + ': ' if robot else ''}DingTalk refused the message "
                                 f"(errcode {errcode}: {errmsg[:200]})")
     if isinstance(entry, tuple):
-        cls, hint = entry
+        kind, hint = entry
         who = f"robot {robot}: " if robot else ""
-        return cls(errcode, errmsg, robot=robot, message=f"{who}{hint} (errcode {errcode})")
+        return kind(errcode, errmsg, robot=robot, message=f"{who}{hint} (errcode {errcode})")
     return entry(errcode, errmsg, robot=robot)

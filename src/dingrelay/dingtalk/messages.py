@@ -21,6 +21,8 @@ from .errors import MessageInvalid
 
 #: DingTalk refuses request bodies larger than this many bytes.
 MAX_BODY_BYTES = 20_000
+#: What DingTalk takes in ``atMobiles``: digits, optionally a leading + and dashes (``+86-13800000000``).
+MOBILE = re.compile(r"\+?[0-9][0-9-]{4,19}")
 
 
 def dumps(payload: Mapping[str, Any]) -> bytes:
@@ -231,13 +233,17 @@ _CASING_HINTS = {
 }
 
 
+_CLASSES: dict[str, type[Message]] = {"text": Text, "link": Link, "markdown": Markdown, "feedCard": FeedCard,
+                                      "image": Image}
+
+
 def parse_message(payload: Any, *, allow_image: bool = False) -> Message:
     """Build the typed message for a DingTalk request body; raise :class:`MessageInvalid` naming the field."""
     if not isinstance(payload, Mapping):
         raise MessageInvalid("the message must be a JSON object with msgtype", field="msgtype")
     msgtype = payload.get("msgtype")
     allowed = (*MSGTYPES, "image") if allow_image else MSGTYPES
-    if msgtype not in allowed:
+    if not isinstance(msgtype, str) or msgtype not in allowed:
         raise MessageInvalid(
             f"msgtype {msgtype!r} is not supported; use one of {', '.join(allowed)}", field="msgtype"
         )
@@ -251,7 +257,7 @@ def parse_message(payload: Any, *, allow_image: bool = False) -> Message:
         if cls is ActionCard:
             data.pop("btns", None)  # DingTalk ignores btns when singleTitle/singleURL are set
     else:
-        cls = {"text": Text, "link": Link, "markdown": Markdown, "feedCard": FeedCard, "image": Image}[msgtype]
+        cls = _CLASSES[msgtype]
     if "at" in payload and payload["at"] is not None:
         if msgtype not in ("text", "markdown"):
             raise MessageInvalid(f"@mentions work only for text and markdown, not {msgtype}", field="at")

@@ -82,7 +82,7 @@ class Backoff:
 
     @staticmethod
     def delay_for(attempt: int, base: float, cap: float, jitter: float) -> float:
-        return min(base * (2 ** min(attempt, 32) + jitter), cap)
+        return min(base * (2.0 ** min(attempt, 32) + jitter), cap)
 
     def next_delay(self) -> float:
         """The wait before the next attempt; each call counts one attempt."""

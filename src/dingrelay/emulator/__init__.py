@@ -1,13 +1,8 @@
-"""A faithful local emulator of DingTalk's custom-robot webhook (PROTOCOL.md §1), stdlib HTTP only.
-
-::
-
-    emu = Emulator([EmulatorRobot(name="ops", token="…", secret="SEC…", keywords=["监控"])])
-    with emu.serve() as server:
-        url = emu.webhook_url("ops")
-        ...
-        emu.wait_for(1, robot="ops")
-"""
+"""A faithful local emulator of DingTalk (PROTOCOL.md): the custom-robot webhook, sessionWebhooks, stream mode and
+the OpenAPI bits it needs, with faults, controls and a console printer, for tests, demos and CI (see
+:class:`Emulator` in ``core``). It may import only the protocol core ``dingrelay.dingtalk`` of ours, plus the
+standard library, httpx and websockets; of the product, only ``dingrelay.cli`` (the demo and emulator commands)
+imports it."""
 
 from .console import format_received
 from .core import Emulator

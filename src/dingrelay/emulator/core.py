@@ -1,4 +1,13 @@
-"""The :class:`Emulator`: a local stand-in for DingTalk's custom-robot webhook."""
+"""The :class:`Emulator`: a local stand-in for DingTalk's custom-robot webhook.
+
+::
+
+    emu = Emulator([EmulatorRobot(name="ops", token="…", secret="SEC…", keywords=["监控"])])
+    with emu.serve() as server:
+        url = emu.webhook_url("ops")
+        ...
+        emu.wait_for(1, robot="ops")
+"""
 
 from __future__ import annotations
 

@@ -193,11 +193,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- controls --------------------------------------------------------------------------------
 
     def _list_messages(self, query: dict[str, list[str]], body: bytes) -> None:
-        robot = (query.get("robot") or [None])[0]
+        robot = next(iter(query.get("robot") or ()), None)
         self._send_json(200, {"messages": [m.to_json() for m in self.server.state.messages(robot)]})
 
     def _list_rejections(self, query: dict[str, list[str]], body: bytes) -> None:
-        robot = (query.get("robot") or [None])[0]
+        robot = next(iter(query.get("robot") or ()), None)
         self._send_json(200, {"rejections": [r.to_json() for r in self.server.state.rejections(robot)]})
 
     def _reset(self, query: dict[str, list[str]], body: bytes) -> None:

@@ -103,7 +103,8 @@ class StreamHub:
         if not isinstance(data, dict):
             return _error(400, "systemError", "系统错误")
         client_id, secret = str(data.get("clientId") or ""), data.get("clientSecret")
-        subscriptions = data.get("subscriptions") if isinstance(data.get("subscriptions"), list) else []
+        given = data.get("subscriptions")
+        subscriptions: list[dict[str, Any]] = given if isinstance(given, list) else []
         with self._lock:
             known = self._apps.get(client_id)
             ok = known is not None and isinstance(secret, str) and secrets.compare_digest(known, secret)

@@ -1,10 +1,6 @@
-"""Jinja2 message templates: built-in ``templates/*.j2``, overridable by name from ``templates.dir``.
-
-::
-
-    renderer = Renderer(settings.templates.dir)
-    message = renderer.render("error", {"title": "磁盘", "content": "/data 95%"})   # a dingtalk Message
-"""
+"""Jinja2 message templates: a sandboxed environment, filters, the built-in ``templates/*.j2`` (overridable by
+name from ``templates.dir``), rendering data into a typed DingTalk message (see ``renderer``). It may import the
+protocol core ``dingrelay.dingtalk`` and Jinja2, nothing else of ours."""
 
 from .filters import SHANGHAI, cst, duration, md_escape, truncate_bytes
 from .renderer import Renderer, RenderError

@@ -10,7 +10,10 @@ A template declares its message with top-level ``set`` statements; its rendered 
     {% set message_url = url %}             link: message_url, optional pic_url
     body text...
 
-Every failure is a :class:`RenderError` whose ``code`` says what kind.
+Every failure is a :class:`RenderError` whose ``code`` says what kind. In use::
+
+    renderer = Renderer(templates_dir)   # None: the built-ins only
+    message = renderer.render("error", {"title": "磁盘", "content": "/data 95%"})   # a dingtalk Message
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from ..gateway import Rejected, message_json, with_mentions
+from .body import json_body
 from .ding import bearer_token, gateway
-from .errors import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from ..gateway import Gateway
 from . import api, callback, ding, errors, health, hooks, openapi, robot_compat
 
 
+class _JSON(DefaultJSONProvider):
+    """Answers keep Chinese as it is and keys in the order they were written."""
+
+    ensure_ascii = False
+    sort_keys = False
+
+
 def create_app(gateway: Gateway) -> Flask:
     app = Flask("dingrelay")
-    app.config["MAX_CONTENT_LENGTH"] = gateway.settings.server.max_body_bytes
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = _JSON(app)
+    app.config["MAX_CONTENT_LENGTH"] = gateway.tables.limits.max_body_bytes
     app.extensions["dingrelay.gateway"] = gateway
     errors.register(app)
     app.register_blueprint(ding.bp)

@@ -11,8 +11,8 @@ from flask.typing import ResponseReturnValue
 from ..bot import Bots
 from ..dingtalk.callback import CallbackInvalid, CallbackRejected, parse_callback
 from ..gateway import Rejected
+from .body import json_body
 from .ding import gateway
-from .errors import json_body
 
 bp = Blueprint("callback", __name__)
 

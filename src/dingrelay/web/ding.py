@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from ..gateway import Gateway, Rejected
-from .errors import json_body
+from .body import json_body
 
 bp = Blueprint("ding", __name__)
 
@@ -69,7 +69,7 @@ def send() -> ResponseReturnValue:
         "title": _text(data, "title", required=True),
         "content": _text(data, "content", required=True),
         "author": _text(data, "author", required=False, default="巡检机器人"),
-        "url": _text(data, "url", required=False, default=gw.settings.server.base_url),
+        "url": _text(data, "url", required=False, default=gw.tables.public_url),
         "level": level,
         "source": source,
     }

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
-from flask import Flask, Request, jsonify
+from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -18,20 +16,6 @@ log = logging.getLogger("dingrelay.web")
 
 def error(status: int, code: str, message: str, field: str | None = None) -> ResponseReturnValue:
     return jsonify({"error": {"code": code, "message": message, "field": field}}), status
-
-
-def json_body(request: Request) -> Any:
-    """The request's JSON body, or :class:`Rejected` with 415 (not JSON) or 400 (invalid JSON)."""
-    if not request.is_json:
-        raise Rejected(415, "unsupported_media_type",
-                       f"send Content-Type: application/json (got {request.mimetype or 'none'})", None)
-    try:
-        data = json.loads(request.get_data(cache=True))
-    except ValueError as exc:
-        raise Rejected(400, "invalid_json", f"the body is not valid JSON: {exc}", None) from None
-    if not isinstance(data, dict):
-        raise Rejected(400, "invalid_json", "the body must be a JSON object", None)
-    return data
 
 
 def register(app: Flask) -> None:

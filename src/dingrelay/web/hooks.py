@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -30,24 +30,23 @@ from ..adapters import PayloadInvalid
 from ..adapters.alertmanager import Alert, AlertGroup, parse_alertmanager
 from ..adapters.cards import fit
 from ..adapters.grafana import parse_grafana
-from ..adapters.routing import Card, Mentions, Router, plan
+from ..adapters.routing import Card, plan
 from ..dingtalk.messages import Message
 from ..gateway import Accepted, Gateway, Rejected
+from .body import json_body
 from .ding import bearer_token, gateway
-from .errors import error, json_body
+from .errors import error
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
-#: Alert groups are large by design, and Alertmanager drops a group answered 413, so the alert hooks take bodies
-#: up to this size even when ``server.max_body_bytes`` is smaller.
-ALERT_BODY_BYTES = 1024 * 1024
 _ALERT_HOOKS = ("hooks.alertmanager", "hooks.grafana")
 
 
 @bp.before_request
 def _room_for_alert_groups() -> None:
     if request.endpoint in _ALERT_HOOKS:
-        request.max_content_length = max(current_app.config.get("MAX_CONTENT_LENGTH") or 0, ALERT_BODY_BYTES)
+        limits = gateway().tables.limits
+        request.max_content_length = max(limits.max_body_bytes, limits.alert_body_bytes)
 
 
 @bp.errorhandler(RequestEntityTooLarge)
@@ -74,7 +73,7 @@ def generic(source: str) -> ResponseReturnValue:
     if not template:
         raise Rejected(422, "missing_field", "add ?template=NAME to the URL: the template that renders this body "
                        f"(templates: {', '.join(gw.renderer.names())})", "template")
-    body = _any_json()
+    body = json_body(request, object_required=False)
     args = {k: v for k, v in request.args.items() if k not in ("token", "template")}
     data = {**(body if isinstance(body, dict) else {}), "body": body, "args": args, "source": name}
     accepted = gw.accept(name, gw.render(template, data), gw.robots_for(name, None))
@@ -90,9 +89,9 @@ def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_templat
     except PayloadInvalid as exc:
         raise Rejected(422, exc.code, exc.message, exc.field) from None
     template = request.args.get("template") or default_template
-    settings = gw.settings.sources[name]
+    entry = gw.tables.sources[name]
     now = datetime.fromtimestamp(gw.clock(), UTC)
-    cards = plan(group.alerts, Router.from_settings(settings), Mentions.from_settings(settings))
+    cards = plan(group.alerts, entry.router, entry.mentions)
     ready: list[tuple[tuple[str, ...], int, Message]] = []
     fingerprints: list[str] = []
     for card in cards:  # render and check every card before storing any
@@ -135,17 +134,8 @@ def _authenticated(gw: Gateway, source: str) -> str:
     return name
 
 
-def _any_json() -> Any:
-    if not request.is_json:
-        raise Rejected(415, "unsupported_media_type",
-                       f"send Content-Type: application/json (got {request.mimetype or 'none'})", None)
-    try:
-        return json.loads(request.get_data(cache=True))
-    except (ValueError, RecursionError) as exc:
-        raise Rejected(400, "invalid_json", f"the body is not valid JSON: {exc}", None) from None
-
-
 def _answer(stored: list[tuple[tuple[str, ...], int, Accepted]]) -> ResponseReturnValue:
     """202 with every stored message's id, and per card its robots and how many alerts it holds."""
     cards = [{"robots": list(robots), "alerts": count, "ids": accepted.ids} for robots, count, accepted in stored]
-    return jsonify({"status": "queued", "ids": [i for c in cards for i in c["ids"]], "cards": cards}), 202
+    ids = [i for _, _, accepted in stored for i in accepted.ids]
+    return jsonify({"status": "queued", "ids": ids, "cards": cards}), 202

@@ -35,7 +35,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _SEND_ERRORS = (400, 401, 413, 415, 422, 503)
-_BEARER = [{"bearer": []}, {}]   # the token may also come in the body or the query, so the header is optional
+#: The token may also come in the body or the query, so the header is optional.
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 
 SCHEMAS: dict[str, Any] = {
     "Error": {

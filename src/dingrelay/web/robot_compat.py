@@ -11,12 +11,10 @@ Bad input never gets a 5xx. Only a failure to store answers HTTP 503 with errcod
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..dingtalk import signing
@@ -24,6 +22,8 @@ from ..dingtalk.errors import MessageInvalid
 from ..dingtalk.keywords import satisfies_keywords
 from ..dingtalk.messages import MAX_BODY_BYTES, Message, parse_message
 from ..gateway import Gateway, Rejected
+from .body import BodyInvalid, parse_json
+from .ding import gateway
 
 log = logging.getLogger("dingrelay.web.robot_compat")
 
@@ -70,7 +70,7 @@ def _ding_answer(exc: DingAnswer) -> tuple[Response, int]:
 
 @bp.post("/robot/send")
 def send() -> tuple[Response, int]:
-    gw: Gateway = current_app.extensions["dingrelay.gateway"]
+    gw = gateway()
     robot = _robot_for(gw, request.args.get("access_token"))
     body = _body()
     _verify_signature(gw, robot)
@@ -94,18 +94,10 @@ def _robot_for(gw: Gateway, token: str | None) -> str:
     """The robot whose webhook has ``token``, compared in constant time against every robot."""
     if not token:
         raise DingAnswer(40035, "缺少参数 access_token")
-    given = token.encode()
-    found = None
-    for name, robot in gw.settings.robots.items():
-        if hmac.compare_digest(given, robot.access_token.encode()):
-            found = name
+    found = gw.robot_with_token(token)
     if found is None:
         raise DingAnswer(300005, "token is not exist")
     return found
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _body() -> dict[str, Any]:
@@ -117,15 +109,13 @@ def _body() -> dict[str, Any]:
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:  # the server's own limit (server.max_body_bytes) is lower still
-        raise too_long(min(MAX_BODY_BYTES, current_app.config.get("MAX_CONTENT_LENGTH") or MAX_BODY_BYTES)) from None
+        raise too_long(min(MAX_BODY_BYTES, gateway().tables.limits.max_body_bytes)) from None
     if len(raw) > MAX_BODY_BYTES:  # a chunked body has no Content-Length
         raise too_long()
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        data = None
-    if not isinstance(data, dict):
-        raise DingAnswer(40035, "缺少参数 json")
+        data: dict[str, Any] = parse_json(raw)
+    except BodyInvalid:  # invalid, too deep, or not an object: DingTalk answers all three alike
+        raise DingAnswer(40035, "缺少参数 json") from None
     return data
 
 
@@ -135,7 +125,7 @@ def _verify_signature(gw: Gateway, robot: str) -> None:
     Knowing the token is not enough to bypass the robot's signing. A robot without a secret ignores them, as DingTalk
     does. ``sign`` is the query value decoded once, so a double-encoded signature does not match.
     """
-    secret = gw.settings.robots[robot].secret
+    secret = gw.tables.robots[robot].secret
     if secret is None:
         return
     timestamp, sign = request.args.get("timestamp"), request.args.get("sign")
@@ -181,5 +171,5 @@ def _dingtalk_field(msgtype: str, field: str | None) -> str:
 
 
 def _check_keywords(gw: Gateway, robot: str, message: Message) -> None:
-    if not satisfies_keywords(message, gw.settings.robots[robot].keywords):
+    if not satisfies_keywords(message, gw.tables.robots[robot].keywords):
         raise DingAnswer(310000, "keywords not in content")
