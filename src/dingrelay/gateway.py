@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .delivery.model import NewMessage, StoredMessage
-from .delivery.store import SqlStore
+from .delivery.store import Store
 from .dingtalk.errors import MessageInvalid
 from .dingtalk.keywords import satisfies_keywords
 from .dingtalk.messages import MAX_BODY_BYTES, At, Markdown, Message, Text, parse_message
@@ -59,7 +59,7 @@ class Accepted:
 
 
 class Gateway:
-    def __init__(self, settings: Settings, store: SqlStore, renderer: Renderer,
+    def __init__(self, settings: Settings, store: Store, renderer: Renderer,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = store

@@ -1,7 +1,7 @@
 """What happens to messages people send to a robot: built-in commands, reply rules, Python handlers.
 
 No web framework here; ``dingrelay.web.callback`` verifies and parses the HTTP callback and calls :class:`Bots`.
-SQLAlchemy only in ``dedup``.
+The reply log (``dedup``) lives in the delivery store; no SQL here.
 """
 
 from .pipeline import APOLOGY, Context, Pipeline
