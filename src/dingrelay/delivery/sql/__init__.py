@@ -8,6 +8,7 @@ dataclasses). It imports only :mod:`dingrelay.delivery` (models, the protocol, r
 outside this package touches its tables.
 """
 
+from .migrate import SchemaError, Status, Upgraded, status, upgrade_url
 from .store import SqlStore
 
-__all__ = ["SqlStore"]
+__all__ = ["SchemaError", "SqlStore", "Status", "Upgraded", "status", "upgrade_url"]

@@ -21,8 +21,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import column, inspect, select, table, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
 
+from ..store import StorageUnavailable
 from .engines import Database
 
 log = logging.getLogger("dingrelay.storage")
@@ -59,12 +61,25 @@ def config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+class SchemaError(Exception):
+    """The database's schema is not one this version of dingrelay can use or upgrade."""
+
+
 @functools.cache
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(config())
+
+
 def head() -> str:
     """The revision this version of dingrelay needs."""
-    rev = ScriptDirectory.from_config(config()).get_current_head()
+    rev = _script().get_current_head()
     assert rev is not None, f"no migrations in {MIGRATIONS}"
     return rev
+
+
+def known(rev: str) -> bool:
+    """Is ``rev`` one of this version's revisions (else a newer version made it)?"""
+    return rev in {s.revision for s in _script().walk_revisions()}
 
 
 def current(db: Database) -> str | None:
@@ -96,9 +111,59 @@ def upgrade(db: Database) -> Upgraded:
         if db.postgres:
             conn.execute(_LOCK, {"key": _LOCK_KEY})
         before = _current(conn)
+        if before is not None and not known(before):
+            raise SchemaError(f"the database is at revision {before}, which this version of dingrelay does not "
+                              f"know (its newest is {target}): a newer dingrelay upgraded it; run that version")
         if before != target:
             log.info("upgrading the database schema from %s to %s", before or "none", target)
             command.upgrade(config(conn), target)
         after = _current(conn)
     assert after == target, f"the schema is at {after} after upgrading to {target}"
     return Upgraded(before, target)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a database's schema stands, for ``dingrelay db current``."""
+
+    revision: str | None   # None: no version table
+    head: str
+    legacy: bool           # no version table, but dingrelay's tables (made before migrations)
+
+    def describe(self) -> str:
+        if self.revision == self.head:
+            return f"{self.revision} (head)"
+        if self.revision is not None and not known(self.revision):
+            return f"{self.revision} (newer than this dingrelay, whose head is {self.head})"
+        if self.revision is not None:
+            return f"{self.revision} (behind head {self.head}: run `dingrelay db upgrade`)"
+        if self.legacy:
+            return f"none: made before migrations (`dingrelay db upgrade` brings it to {self.head} in place)"
+        return f"none: an empty database (`dingrelay db upgrade` creates the schema at {self.head})"
+
+
+def status(url: str) -> Status:
+    """The schema of the database at ``url``; :class:`StorageUnavailable` if it cannot be read."""
+    db = Database(url)
+    try:
+        return Status(revision=current(db), head=head(), legacy=legacy(db))
+    except DBAPIError as exc:
+        raise _unavailable(exc) from None
+    finally:
+        db.close()
+
+
+def upgrade_url(url: str) -> Upgraded:
+    """:func:`upgrade` the database at ``url``; :class:`StorageUnavailable` if it cannot be reached."""
+    db = Database(url)
+    try:
+        return upgrade(db)
+    except DBAPIError as exc:
+        raise _unavailable(exc) from None
+    finally:
+        db.close()
+
+
+def _unavailable(exc: DBAPIError) -> StorageUnavailable:
+    first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+    return StorageUnavailable(f"the database refused ({type(exc.orig).__name__}{': ' + first if first else ''})")
