@@ -166,4 +166,4 @@ def upgrade_url(url: str) -> Upgraded:
 
 def _unavailable(exc: DBAPIError) -> StorageUnavailable:
     first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
-    return StorageUnavailable(f"the database refused ({type(exc.orig).__name__}{': ' + first if first else ''})")
+    return StorageUnavailable(f"cannot use the database ({type(exc.orig).__name__}{': ' + first if first else ''})")
