@@ -220,7 +220,9 @@ def test_a_container_restarted_with_the_same_hostname_and_pid_requeues_what_it_w
     """Two runs of one container: each is pid 1 of its own PID namespace, with this machine's hostname."""
     if _in_new_pid_namespace("true").returncode != 0:
         pytest.skip("needs unshare --pid (root, or user namespaces) to run processes as pid 1")
-    SqlStore(store_url).enqueue([_message("巡检 a")], now=T0)
+    store = SqlStore(store_url)
+    store.enqueue([_message("巡检 a")], now=T0)
+    store.close()
 
     first = _in_new_pid_namespace(sys.executable, "-c", _IN_CONTAINER, store_url, "claim")
     second = _in_new_pid_namespace(sys.executable, "-c", _IN_CONTAINER, store_url, "recover")

@@ -34,7 +34,7 @@ MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 VERSION_TABLE = "dr_alembic_version"
 #: The first key of the PostgreSQL advisory lock ("dr"); the second is the schema's hash.
 _LOCK_KEY = 0x6472
-_LOCK = text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))")
+_LOCK = text("SELECT pg_advisory_xact_lock(:key, hashtext(coalesce(current_schema(), '')))")
 _VERSION: Select[Any] = select(column("version_num")).select_from(table(VERSION_TABLE))
 
 
