@@ -10,7 +10,7 @@ from legacy_schemas import VERSIONS, create, text_message
 from sqlalchemy import create_engine, inspect, text
 
 from dingrelay.delivery.model import Claim, NewMessage, Status
-from dingrelay.delivery.sql import SchemaError, SqlStore, status, upgrade_url
+from dingrelay.delivery.sql import SchemaError, SqlStore, schema_status, upgrade_schema
 from dingrelay.delivery.sql.migrate import VERSION_TABLE, head
 from dingrelay.delivery.sql.tables import metadata
 
@@ -34,29 +34,29 @@ def tables(url: str) -> set[str]:
 
 
 def test_an_empty_database_gets_the_head_schema_exactly_as_the_queries_expect(store_url: str) -> None:
-    assert status(store_url).describe().startswith("none: an empty database")
+    assert schema_status(store_url).describe().startswith("none: an empty database")
 
     store = SqlStore(store_url)
     try:
-        assert status(store_url).revision == head() == "0001"
-        assert status(store_url).describe() == "0001 (head)"
+        assert schema_status(store_url).revision == head() == "0001"
+        assert schema_status(store_url).describe() == "0001 (head)"
         assert drift(store) == []
     finally:
         store.close()
-    assert upgrade_url(store_url).changed is False   # a second upgrade finds nothing to do
+    assert upgrade_schema(store_url).changed is False   # a second upgrade finds nothing to do
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_database_made_before_migrations_is_upgraded_in_place_and_keeps_its_queue(store_url: str,
                                                                                      version: str) -> None:
     ids = create(store_url, version, queued=["巡检 first", "巡检 second"])
-    before = status(store_url)
+    before = schema_status(store_url)
     assert (before.revision, before.legacy) == (None, True)
     assert "made before migrations" in before.describe()
 
     store = SqlStore(store_url)
     try:
-        assert status(store_url).describe() == "0001 (head)"
+        assert schema_status(store_url).describe() == "0001 (head)"
         assert drift(store) == []
         assert [store.get(i).status for i in ids] == [Status.QUEUED, Status.QUEUED]  # type: ignore[union-attr]
         [head_] = store.due_heads(T0 + 10)
@@ -83,7 +83,7 @@ def test_a_database_upgraded_by_a_newer_dingrelay_is_refused_naming_its_revision
 
     with pytest.raises(SchemaError, match="0999"):
         SqlStore(store_url)
-    assert status(store_url).describe() == "0999 (newer than this dingrelay, whose head is 0001)"
+    assert schema_status(store_url).describe() == "0999 (newer than this dingrelay, whose head is 0001)"
 
 
 def test_a_failed_upgrade_leaves_no_half_made_schema(store_url: str) -> None:

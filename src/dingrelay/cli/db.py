@@ -20,12 +20,12 @@ def db() -> None:
 @config_option
 def upgrade(config_path: str | None) -> None:
     """Bring the schema to the head revision (under a lock: safe while other instances start)."""
-    from ..delivery.sql import SchemaError, upgrade_url
+    from ..delivery.sql import SchemaError, upgrade_schema
     from ..delivery.store import StorageUnavailable
 
     settings = settings_or_exit(config_path)
     try:
-        done = upgrade_url(settings.storage.url)
+        done = upgrade_schema(settings.storage.url)
     except (StorageUnavailable, SchemaError) as exc:
         fail(f"{settings.storage.masked()}: {exc}")
     if done.changed:
@@ -38,11 +38,11 @@ def upgrade(config_path: str | None) -> None:
 @config_option
 def current(config_path: str | None) -> None:
     """Print the schema's revision ("0001 (head)" when up to date)."""
-    from ..delivery.sql import status
+    from ..delivery.sql import schema_status
     from ..delivery.store import StorageUnavailable
 
     settings = settings_or_exit(config_path)
     try:
-        click.echo(status(settings.storage.url).describe())
+        click.echo(schema_status(settings.storage.url).describe())
     except StorageUnavailable as exc:
         fail(f"{settings.storage.masked()}: {exc}")

@@ -5,8 +5,9 @@ Linux it is the boot (the first characters of ``/proc/sys/kernel/random/boot_id`
 (field 22 of ``/proc/<pid>/stat``, clock ticks since boot); elsewhere a random token of the process. So an owner
 is gone when, on this host, its pid no longer exists, is a zombie, belongs to another process (a reused pid), or
 is this very pid in a later incarnation (a container restarted with the same hostname and pid). A process of
-another host is never judged here: only its lease can tell. Hostnames must therefore be unique among the
-processes running at one time, as for any ``host:pid`` scheme.
+another host is never judged here: only its lease can tell. So processes running at the same time with one
+hostname must share a PID namespace (one machine, or one container); two containers given the same hostname at
+once (``--network host`` containers take the machine's) would each take the other's sends for a dead process's.
 
 The identity is computed in the process that asks, and recomputed after a fork (it is keyed by pid).
 """

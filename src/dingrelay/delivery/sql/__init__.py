@@ -8,7 +8,7 @@ dataclasses). It imports only :mod:`dingrelay.delivery` (models, the protocol, r
 outside this package touches its tables.
 """
 
-from .migrate import SchemaError, Status, Upgraded, status, upgrade_url
+from .migrate import SchemaError, SchemaStatus, Upgraded, schema_status, upgrade_schema
 from .store import SqlStore
 
-__all__ = ["SchemaError", "SqlStore", "Status", "Upgraded", "status", "upgrade_url"]
+__all__ = ["SchemaError", "SchemaStatus", "SqlStore", "Upgraded", "schema_status", "upgrade_schema"]

@@ -123,7 +123,7 @@ def upgrade(db: Database) -> Upgraded:
 
 
 @dataclass(frozen=True)
-class Status:
+class SchemaStatus:
     """Where a database's schema stands, for ``dingrelay db current``."""
 
     revision: str | None   # None: no version table
@@ -142,18 +142,18 @@ class Status:
         return f"none: an empty database (`dingrelay db upgrade` creates the schema at {self.head})"
 
 
-def status(url: str) -> Status:
+def schema_status(url: str) -> SchemaStatus:
     """The schema of the database at ``url``; :class:`StorageUnavailable` if it cannot be read."""
     db = Database(url)
     try:
-        return Status(revision=current(db), head=head(), legacy=legacy(db))
+        return SchemaStatus(revision=current(db), head=head(), legacy=legacy(db))
     except DBAPIError as exc:
         raise _unavailable(exc) from None
     finally:
         db.close()
 
 
-def upgrade_url(url: str) -> Upgraded:
+def upgrade_schema(url: str) -> Upgraded:
     """:func:`upgrade` the database at ``url``; :class:`StorageUnavailable` if it cannot be reached."""
     db = Database(url)
     try:
