@@ -33,7 +33,7 @@ def test_db_current_prints_the_head_revision_once_db_upgrade_made_the_schema(tmp
     current = db("current", "--config", cfg)
     again = db("upgrade", "--config", cfg)
 
-    assert empty.returncode == 0 and empty.stdout.startswith("none: an empty database"), empty.stderr
+    assert empty.returncode == 0 and empty.stdout.startswith("none: no dingrelay tables yet"), empty.stderr
     assert upgraded.returncode == 0 and upgraded.stdout.strip().endswith(f"from none to {head()} (head)")
     assert current.returncode == 0 and current.stdout == f"{head()} (head)\n"
     assert again.returncode == 0 and again.stdout.strip().endswith("nothing to do")

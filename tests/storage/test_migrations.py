@@ -34,7 +34,7 @@ def tables(url: str) -> set[str]:
 
 
 def test_an_empty_database_gets_the_head_schema_exactly_as_the_queries_expect(store_url: str) -> None:
-    assert schema_status(store_url).describe().startswith("none: an empty database")
+    assert schema_status(store_url).describe().startswith("none: no dingrelay tables yet")
 
     store = SqlStore(store_url)
     try:

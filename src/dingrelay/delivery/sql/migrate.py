@@ -139,7 +139,7 @@ class SchemaStatus:
             return f"{self.revision} (behind head {self.head}: run `dingrelay db upgrade`)"
         if self.legacy:
             return f"none: made before migrations (`dingrelay db upgrade` brings it to {self.head} in place)"
-        return f"none: an empty database (`dingrelay db upgrade` creates the schema at {self.head})"
+        return f"none: no dingrelay tables yet (`dingrelay db upgrade` creates the schema at {self.head})"
 
 
 def schema_status(url: str) -> SchemaStatus:
