@@ -21,7 +21,7 @@ import httpx
 from burst import max_in_window
 from harness import Robot, free_port, running, serve_cmd, setup, table
 
-from dingrelay.delivery.store import SqlStore
+from dingrelay.delivery.sql import SqlStore
 from dingrelay.emulator import Received
 
 NAME = re.compile(r"StormAlert\d{5}")
@@ -84,7 +84,7 @@ def main() -> int:
             time.sleep(min(a.window / a.limit, 3.0))  # anything sent late would show up here
             received = s.emulator.messages()
             rejections = s.emulator.rejections()
-        store = SqlStore(f"sqlite:///{s.dir / 'dingrelay.db'}", create=False)
+        store = SqlStore(f"sqlite:///{s.dir / 'dingrelay.db'}", upgrade=False)
         counts = store.counts()
         store.close()
 

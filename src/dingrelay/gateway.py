@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .delivery.model import NewMessage, StoredMessage
-from .delivery.store import SqlStore
+from .delivery.store import Store
 from .dingtalk.errors import MessageInvalid
 from .dingtalk.keywords import satisfies_keywords
 from .dingtalk.messages import MAX_BODY_BYTES, At, Markdown, Message, Text, parse_message
@@ -61,7 +61,7 @@ class Accepted:
 class Gateway:
     """Accepts messages against ``tables`` (robots, sources, pools, limits), resolved once by the wiring."""
 
-    def __init__(self, tables: Tables, store: SqlStore, renderer: Renderer,
+    def __init__(self, tables: Tables, store: Store, renderer: Renderer,
                  clock: Callable[[], float] = time.time) -> None:
         self.tables = tables
         self.store = store

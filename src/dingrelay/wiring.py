@@ -18,7 +18,7 @@ from .bot.dedup import ReplyLog
 from .config import BotSettings, ConfigError, Problem, Settings, SourceSettings
 from .delivery.retry import RetryPolicy
 from .delivery.sender import Sender
-from .delivery.store import SqlStore
+from .delivery.sql import SqlStore
 from .delivery.worker import Digests, Worker
 from .dingtalk.client import Robot, RobotClient
 from .dingtalk.masking import Secret
@@ -146,5 +146,5 @@ def bots(settings: Settings, store: SqlStore, renderer: Renderer, *, clock: Call
         pipelines[name] = Pipeline(bot_spec(name, bs), renderer=renderer, status=store, handlers=handlers, clock=clock)
     if problems:
         raise ConfigError(problems)
-    return Bots(pipelines, replies=ReplyLog(store.engine), queue=store, clock=clock,
+    return Bots(pipelines, replies=ReplyLog(store), queue=store, clock=clock,
                 max_workers=settings.server.threads)

@@ -6,13 +6,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from sqlalchemy import create_engine
 
 from dingrelay.bot import BotSpec, Context, Pipeline, command
 from dingrelay.bot.dedup import KEEP_SECONDS, LEASE_SECONDS, ReplyLog
 from dingrelay.bot.registry import handlers_in
 from dingrelay.config import ConfigError, parse_settings
 from dingrelay.delivery.model import QueueState
+from dingrelay.delivery.sql import SqlStore
 from dingrelay.dingtalk.callback import parse_callback
 from dingrelay.dingtalk.masking import Secret
 from dingrelay.rendering import Renderer
@@ -45,7 +45,7 @@ def test_start_up_fails_naming_the_key_of_a_missing_handlers_module_or_template(
 
 
 def test_a_msg_id_is_answered_once_remembered_for_a_day_and_an_abandoned_claim_can_be_taken_over() -> None:
-    log = ReplyLog(create_engine("sqlite://"))
+    log = ReplyLog(SqlStore("sqlite://"))
     assert log.claim("helper", "msg1", now=1000.0) is None
     seen = log.claim("helper", "msg1", now=1001.0)
     assert seen is not None and not seen.done

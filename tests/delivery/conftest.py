@@ -15,7 +15,7 @@ import pytest
 from delivery_helpers import T0, FakeClock
 from worker_helpers import FakeDingTalk
 
-from dingrelay.delivery.store import SqlStore
+from dingrelay.delivery.sql import SqlStore
 from dingrelay.dingtalk import RobotClient
 
 

@@ -17,7 +17,8 @@ from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 
 from dingrelay.delivery.model import Claim, NewMessage, QueueState, Status, StoredMessage
-from dingrelay.delivery.store import SqlStore, queue_state
+from dingrelay.delivery.sql import SqlStore
+from dingrelay.delivery.sql.tables import queue_state
 
 LIMIT, WINDOW, LEASE = 20, 60.0, 60.0
 
@@ -392,7 +393,7 @@ def test_recover_requeues_at_once_a_send_whose_process_was_killed_within_its_lea
 
     from sqlalchemy import update
 
-    from dingrelay.delivery.store import messages
+    from dingrelay.delivery.sql.tables import messages
 
     a, _ = enqueue(store, "a", "b")
     claim_head(store, "ops", T0, lease=LEASE)
@@ -413,7 +414,7 @@ def test_recover_requeues_at_once_a_send_whose_process_was_killed_within_its_lea
 def test_recover_leaves_a_send_held_by_another_machine_to_its_lease(store: SqlStore) -> None:
     from sqlalchemy import update
 
-    from dingrelay.delivery.store import messages
+    from dingrelay.delivery.sql.tables import messages
 
     a, _ = enqueue(store, "a", "b")
     claim_head(store, "ops", T0, lease=LEASE)
@@ -540,7 +541,7 @@ def test_postgres_concurrent_enqueues_to_one_queue_deliver_in_acceptance_order(p
     event.listen(pg_store.engine, "after_cursor_execute", pause_first_insert)
     accepted: dict[str, StoredMessage] = {}
 
-    other_process = SqlStore(pg_store.url, create=False)
+    other_process = SqlStore(pg_store.url, upgrade=False)
 
     def request(name: str, content: str) -> Callable[[], None]:
         def run() -> None:

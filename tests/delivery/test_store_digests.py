@@ -8,7 +8,8 @@ from delivery_helpers import T0, content_of, msg, text_payload
 from sqlalchemy import Column, MetaData, String, Table, create_engine
 
 from dingrelay.delivery.model import Claim, NewMessage, Status, StoredMessage
-from dingrelay.delivery.store import SqlStore, messages
+from dingrelay.delivery.sql import SqlStore
+from dingrelay.delivery.sql.tables import messages
 
 LIMIT, WINDOW, LEASE = 20, 60.0, 60.0
 SUPPRESS = 300.0

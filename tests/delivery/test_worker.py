@@ -19,7 +19,7 @@ from worker_helpers import ROBOTS, SESSION_WEBHOOK, TOKENS, Answer, FakeDingTalk
 from dingrelay.delivery.model import Status
 from dingrelay.delivery.retry import RetryPolicy
 from dingrelay.delivery.sender import Sender
-from dingrelay.delivery.store import SqlStore
+from dingrelay.delivery.sql import SqlStore
 from dingrelay.delivery.worker import Worker
 from dingrelay.dingtalk import RobotClient
 

@@ -15,7 +15,7 @@ from worker_helpers import ROBOTS, SESSION_WEBHOOK, FakeDingTalk, drive, put, re
 from dingrelay.delivery.model import Status, StoredMessage
 from dingrelay.delivery.retry import RetryPolicy
 from dingrelay.delivery.sender import Sender
-from dingrelay.delivery.store import SqlStore
+from dingrelay.delivery.sql import SqlStore
 from dingrelay.delivery.worker import Digests, Worker
 from dingrelay.dingtalk import RobotClient
 

@@ -11,7 +11,7 @@ import pytest
 from delivery_helpers import T0, FakeClock, content_of, msg
 
 from dingrelay.delivery.model import StoredMessage
-from dingrelay.delivery.store import SqlStore
+from dingrelay.delivery.sql import SqlStore
 from dingrelay.delivery.worker import Worker
 from dingrelay.dingtalk import Robot
 

@@ -13,7 +13,7 @@ from gateway_harness import InProcessGateway, RobotSpec, emulator_for
 from storm_helpers import max_in_any_window, storm_config
 
 from dingrelay.config import ConfigError, parse_settings
-from dingrelay.delivery.store import SqlStore
+from dingrelay.delivery.sql import SqlStore
 from dingrelay.gateway import Gateway
 from dingrelay.rendering import Renderer
 from dingrelay.wiring import gateway_tables

@@ -43,7 +43,7 @@ BUILTIN_HELP = (
 
 
 class StatusSource(Protocol):
-    """What ``status`` reads: the delivery queue (``SqlStore`` provides both)."""
+    """What ``status`` reads: the delivery queue (a :class:`~dingrelay.delivery.store.Store` provides both)."""
 
     def queues(self, now: float) -> list[QueueState]: ...
     def counts(self) -> dict[str, int]: ...

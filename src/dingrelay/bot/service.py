@@ -35,7 +35,7 @@ _POLL_SECONDS = 0.05
 
 
 class Queue(Protocol):
-    """Where slow replies go: the durable delivery queue (``SqlStore``)."""
+    """Where slow replies go: the durable delivery queue (a :class:`~dingrelay.delivery.store.Store`)."""
 
     def enqueue(self, new: list[NewMessage], *, now: float) -> tuple[list[StoredMessage], bool]: ...
 

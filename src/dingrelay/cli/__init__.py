@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .db import db
 from .demo import demo
 from .emulator import emulator
 from .render import render
@@ -29,3 +30,4 @@ main.add_command(check)
 main.add_command(render)
 main.add_command(demo)
 main.add_command(stream)
+main.add_command(db)

@@ -105,3 +105,22 @@ class QueueState:
     paused_until: float | None
     last_error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+
+
+#: The statuses of a bot reply log entry: a delivery is answering it, or has answered.
+REPLY_RUNNING = "running"
+REPLY_DONE = "done"
+
+
+@dataclass(frozen=True)
+class ReplyRecord:
+    """What the bots' reply log holds for one (bot, msgId): ``running`` or ``done``, how the reply went out
+    (``response`` or ``session``), and the reply's DingTalk JSON (``None``: none, or not yet)."""
+
+    status: str
+    via: str | None
+    reply_json: str | None
+
+    @property
+    def done(self) -> bool:
+        return self.status == REPLY_DONE

@@ -24,7 +24,7 @@ from . import digest
 from .model import Claim, NewMessage, StoredMessage
 from .retry import Action, RetryPolicy
 from .sender import Sender
-from .store import SqlStore
+from .store import Store
 
 log = logging.getLogger("dingrelay.delivery")
 
@@ -48,7 +48,7 @@ class Digests:
 class Worker:
     def __init__(
         self,
-        store: SqlStore,
+        store: Store,
         sender: Sender,
         *,
         limits: Limits,

@@ -1,0 +1,208 @@
+"""Accepting messages: group commit, idempotency keys, suppression of repeats. A 2xx to a sender means
+:meth:`Acceptor.enqueue` committed.
+
+Group commit: requests arriving while another request's transaction is open are written together in the next
+transaction, so concurrent senders share one commit. Each caller still returns only after the transaction holding
+its messages has committed. A message repeating a recent one (same ``fingerprint``, same queue) is stored
+``suppressed`` with ``duplicate_of``, and counted on the original (``duplicates``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from ..model import NewMessage, Status, StoredMessage
+from ..store import StorageUnavailable
+from .engines import Database
+from .reads import get_many
+from .rows import new_id
+from .tables import idempotency_keys, messages, queue_state
+
+#: How long an idempotency key returns its first request's messages.
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+_INSERT_MESSAGES = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
+_INSERT_IDEMPOTENCY = insert(idempotency_keys)
+INSERT_QUEUE = insert(queue_state)
+SELECT_QUEUE = select(queue_state.c.queue).where(queue_state.c.queue == bindparam("q"))
+_SELECT_QUEUE_FOR_UPDATE = SELECT_QUEUE.with_for_update()
+_ORIGINALS = (select(messages.c.queue, messages.c.fingerprint, messages.c.id)
+              .where(messages.c.fingerprint.in_(bindparam("fps", expanding=True)),
+                     messages.c.created_at >= bindparam("since"),
+                     messages.c.status.not_in([Status.SUPPRESSED.value, Status.DEAD.value]))
+              .order_by(messages.c.seq))
+_COUNT_DUPLICATE = (update(messages).where(messages.c.id == bindparam("original"))
+                    .values(duplicates=messages.c.duplicates + bindparam("n")))
+
+
+@dataclass
+class _Job:
+    """One enqueue call waiting for its group commit."""
+
+    new: list[NewMessage]
+    now: float
+    idempotency: tuple[str, str] | None
+    suppress_seconds: float = 0.0
+    result: tuple[list[StoredMessage], bool] | None = None
+    error: Exception | None = None
+    finished: bool = False
+
+
+class Acceptor:
+    """Writes new messages; tells ``notify`` which queues got some."""
+
+    def __init__(self, db: Database, notify: Callable[[frozenset[str] | None], None]) -> None:
+        self.db = db
+        self.notify = notify
+        self._pending: list[_Job] = []
+        self._pending_lock = threading.Lock()
+        self._leader = threading.Lock()
+        self._known_queues: set[str] = set()
+
+    def forget_queues(self) -> None:
+        self._known_queues.clear()
+
+    def enqueue(self, new: Sequence[NewMessage], *, now: float, idempotency: tuple[str, str] | None = None,
+                suppress_seconds: float = 0.0) -> tuple[list[StoredMessage], bool]:
+        """Store ``new`` atomically. With ``idempotency=(source, key)`` seen in the last 24 h, store nothing and
+        return the first request's messages. Returns (messages, created).
+
+        With ``suppress_seconds``, a message whose fingerprint matches a message to the same queue accepted
+        within that many seconds (not suppressed itself, not dead) is stored ``suppressed``, never sent.
+        """
+        job = _Job(list(new), now, idempotency, suppress_seconds)
+        with self._pending_lock:
+            self._pending.append(job)
+        with self._leader:
+            if not job.finished:
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                self._write_batch(batch)
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        if job.result[1]:
+            self.notify(frozenset(m.queue for m in job.result[0] if m.status is Status.QUEUED))
+        return job.result
+
+    def _write_batch(self, batch: list[_Job]) -> None:
+        try:
+            with self.db.tx() as conn:
+                for q in sorted({m.queue for job in batch for m in job.new}):
+                    self._ensure_queue(conn, q)
+                for job in batch:
+                    if job.idempotency is None:
+                        job.result = (self._insert(conn, job), True)
+                        continue
+                    try:
+                        with conn.begin_nested():
+                            job.result = self._write_idempotent(conn, job)
+                    except IntegrityError:
+                        # Another process stored the same key meanwhile: answer with its messages.
+                        existing = _idempotent(conn, job.idempotency, job.now)
+                        if existing is None:
+                            job.error = StorageUnavailable("the idempotency key could not be recorded; retry")
+                        else:
+                            job.result = (get_many(conn, existing), False)
+        except Exception as exc:  # the whole transaction is gone: every caller in the batch gets the error
+            error = (StorageUnavailable(f"the database refused the write ({type(exc.orig).__name__})")
+                     if isinstance(exc, DBAPIError) else exc)
+            for job in batch:
+                job.result, job.error = None, error
+        finally:
+            for job in batch:
+                job.finished = True
+
+    def _write_idempotent(self, conn: Connection, job: _Job) -> tuple[list[StoredMessage], bool]:
+        assert job.idempotency is not None
+        existing = _idempotent(conn, job.idempotency, job.now)
+        if existing is not None:
+            return get_many(conn, existing), False
+        stored = self._insert(conn, job)
+        conn.execute(_INSERT_IDEMPOTENCY, {"source": job.idempotency[0], "key": job.idempotency[1],
+                                           "message_ids": json.dumps([m.id for m in stored]),
+                                           "created_at": job.now})
+        return stored, True
+
+    def _insert(self, conn: Connection, job: _Job) -> list[StoredMessage]:
+        if not job.new:
+            return []
+        now = job.now
+        rows: list[dict[str, Any]] = [
+            {"id": new_id(), "queue": m.queue, "robot": m.robot, "target_url": m.target_url, "source": m.source,
+             "msgtype": m.msgtype, "title": m.title[:200], "payload": m.payload, "status": Status.QUEUED.value,
+             "attempts": 0, "next_attempt_at": now, "expires_at": m.expires_at, "created_at": now,
+             "updated_at": now, "fingerprint": m.fingerprint, "duplicate_of": None, "duplicates": 0}
+            for m in job.new]
+        if job.suppress_seconds > 0:
+            _suppress(conn, rows, since=now - job.suppress_seconds)
+        seqs = conn.execute(_INSERT_MESSAGES, rows).scalars().all()
+        return [StoredMessage(
+            id=r["id"], seq=int(seq), queue=r["queue"], robot=r["robot"], target_url=r["target_url"],
+            source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"],
+            status=Status(r["status"]), attempts=0, next_attempt_at=now, expires_at=r["expires_at"],
+            last_errcode=None, last_error=None, created_at=now, updated_at=now, delivered_at=None,
+            fingerprint=r["fingerprint"], duplicate_of=r["duplicate_of"], duplicates=r["duplicates"])
+            for r, seq in zip(rows, seqs, strict=True)]
+
+    def _ensure_queue(self, conn: Connection, queue: str) -> None:
+        """Create the queue's state row if needed and hold it until commit (PostgreSQL; SQLite has one writer).
+
+        PostgreSQL hands out ``seq`` at insert time, not at commit: without the lock, a request that drew a
+        lower ``seq`` but committed later would jump ahead of a message accepted before it.
+        """
+        postgres = self.db.postgres
+        if queue in self._known_queues and not postgres:
+            return
+        row = _SELECT_QUEUE_FOR_UPDATE if postgres else SELECT_QUEUE
+        if conn.execute(row, {"q": queue}).first() is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(INSERT_QUEUE, {"queue": queue})
+            except IntegrityError:
+                conn.execute(row, {"q": queue})  # a concurrent request created it: wait for it like any other
+        self._known_queues.add(queue)
+
+
+def _suppress(conn: Connection, rows: list[dict[str, Any]], *, since: float) -> None:
+    """Mark the rows that repeat a recent message of their queue (or an earlier row) as suppressed."""
+    fingerprints = list({r["fingerprint"] for r in rows if r["fingerprint"]})
+    if not fingerprints:
+        return
+    found = conn.execute(_ORIGINALS, {"fps": fingerprints, "since": since}).all()
+    originals: dict[tuple[str, str], str] = {(f.queue, f.fingerprint): f.id for f in found}  # the latest wins
+    mine = {r["id"]: r for r in rows}
+    counted: dict[str, int] = {}
+    for r in rows:
+        if not r["fingerprint"]:
+            continue
+        original = originals.setdefault((r["queue"], r["fingerprint"]), r["id"])
+        if original == r["id"]:
+            continue
+        r["status"], r["duplicate_of"] = Status.SUPPRESSED.value, original
+        if original in mine:
+            mine[original]["duplicates"] += 1
+        else:
+            counted[original] = counted.get(original, 0) + 1
+    if counted:
+        conn.execute(_COUNT_DUPLICATE, [{"original": o, "n": n} for o, n in counted.items()])
+
+
+def _idempotent(conn: Connection, key: tuple[str, str], now: float) -> list[str] | None:
+    row = conn.execute(select(idempotency_keys.c.message_ids, idempotency_keys.c.created_at).where(
+        idempotency_keys.c.source == key[0], idempotency_keys.c.key == key[1])).first()
+    if row is None:
+        return None
+    if row.created_at < now - IDEMPOTENCY_SECONDS:
+        conn.execute(delete(idempotency_keys).where(idempotency_keys.c.source == key[0],
+                                                  idempotency_keys.c.key == key[1]))
+        return None
+    return list(json.loads(row.message_ids))

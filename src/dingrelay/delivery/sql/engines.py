@@ -1,0 +1,82 @@
+"""Connections: one engine per store (two on SQLite), SQLite's pragmas, and the write lock.
+
+SQLite runs in WAL mode. Writers begin ``BEGIN IMMEDIATE``, so a transaction holds the database's write lock from
+its first statement (no SQLITE_BUSY when a reader would upgrade), and the writers of one process queue on a Python
+lock instead of sleeping in SQLite's busy handler. Reads go through an engine of their own that begins plain
+``BEGIN``: a snapshot that never takes the write lock. PostgreSQL has one pooled engine for both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+MEMORY_URLS = ("sqlite://", "sqlite:///:memory:")
+
+
+class Database:
+    """The engines of one store, and :meth:`tx`, the only way to write."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        self.engine = _engine(url)
+        sqlite = self.dialect == "sqlite"
+        self.reader = _engine(url, writer=False) if sqlite and url not in MEMORY_URLS else self.engine
+        self._write_lock: AbstractContextManager[Any] = threading.Lock() if sqlite else contextlib.nullcontext()
+
+    @property
+    def postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Connection]:
+        """A write transaction (on SQLite: holding the database's write lock from its start)."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A read-only connection (on SQLite: snapshots that never wait for writers)."""
+        return self.reader.connect()
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+
+def _engine(url: str, *, writer: bool = True) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    memory = url in MEMORY_URLS
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a killed process (kill -9); only an OS crash may lose the
+        # last transactions.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # Writers take the write lock up front (no SQLITE_BUSY on lock upgrade); readers take a snapshot
+        # and never block writers (WAL).
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine

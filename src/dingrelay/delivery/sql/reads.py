@@ -1,0 +1,102 @@
+"""Reading messages and reporting on queues: the status API, ``/healthz``, the bots' ``status`` command, pools.
+
+Every read goes through :meth:`Database.read` (on SQLite a snapshot that never waits for writers), except
+:func:`get_many`, which reads inside a writer's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import and_, bindparam, func, select, text
+from sqlalchemy.engine import Connection
+
+from ..model import QueueState, Status, StoredMessage
+from .engines import Database
+from .rows import to_message
+from .tables import ACTIVE_SQL, messages, queue_state
+
+_SELECT_BY_IDS = select(messages).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def get_many(conn: Connection, ids: Iterable[str]) -> list[StoredMessage]:
+    """The messages of ``ids`` that exist, in the order of ``ids``."""
+    ids = list(ids)
+    rows = conn.execute(_SELECT_BY_IDS, {"ids": ids}).all()
+    by_id = {r.id: to_message(r) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+class Reads:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def ping(self) -> None:
+        """Raise unless the database answers."""
+        with self.db.read() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+        return to_message(row) if row else None
+
+    def backlog(self, queue: str) -> int:
+        """How many messages of ``queue`` wait for delivery (queued, retrying or sending)."""
+        return self.backlogs([queue]).get(queue, 0)
+
+    def backlogs(self, queues: Sequence[str]) -> dict[str, int]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(messages.c.queue, func.count()).where(
+                messages.c.queue.in_(list(queues)), ACTIVE_SQL).group_by(messages.c.queue)).all()
+        return {q: 0 for q in queues} | {r[0]: int(r[1]) for r in rows}
+
+    def carried(self, digest_id: str) -> list[StoredMessage]:
+        """The messages a digest carries, in queue order (not the digest itself)."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(messages).where(messages.c.digest_id == digest_id,
+                                                       messages.c.id != digest_id).order_by(messages.c.seq)).all()
+        return [to_message(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status)).all()
+        out = {s.value: 0 for s in Status}
+        out.update({r[0]: int(r[1]) for r in rows})
+        return out
+
+    def messages_for(self, queue: str | None = None, *, limit: int = 100) -> list[StoredMessage]:
+        q = select(messages).order_by(messages.c.seq.desc()).limit(limit)
+        if queue:
+            q = q.where(messages.c.queue == queue)
+        with self.db.read() as conn:
+            return [to_message(r) for r in conn.execute(q).all()]
+
+    def queues(self, now: float) -> list[QueueState]:
+        with self.db.read() as conn:
+            counts = conn.execute(
+                select(messages.c.queue, messages.c.status, func.count())
+                .group_by(messages.c.queue, messages.c.status)).all()
+            states = {r.queue: r for r in conn.execute(select(queue_state)).all()}
+            has_error = messages.c.last_error.is_not(None)
+            latest = (select(messages.c.queue, func.max(messages.c.updated_at).label("at"))
+                      .where(has_error).group_by(messages.c.queue).subquery())
+            last_errors: dict[str, str] = {}
+            for r in conn.execute(select(messages.c.queue, messages.c.last_error)
+                                  .join(latest, and_(messages.c.queue == latest.c.queue,
+                                                     messages.c.updated_at == latest.c.at))
+                                  .where(has_error).order_by(messages.c.seq.desc())).all():
+                last_errors.setdefault(r.queue, r.last_error)
+        per: dict[str, dict[str, int]] = {}
+        for q, status, n in counts:
+            per.setdefault(q, {})[status] = int(n)
+        for q in states:
+            per.setdefault(q, {})
+        out = []
+        for q, c in sorted(per.items()):
+            st = states.get(q)
+            paused = st.paused_until if st is not None and st.paused_until and st.paused_until > now else None
+            out.append(QueueState(queue=q, backlog=c.get("queued", 0) + c.get("retrying", 0),
+                                  sending=c.get("sending", 0), paused_until=paused,
+                                  last_error=last_errors.get(q), counts=c))
+        return out
