@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -142,6 +142,8 @@ class ServerSettings(_Section):
 
 class StorageSettings(_Section):
     url: str = "sqlite:///dingrelay.db"
+    #: ``full``: a 202 survives power loss; ``normal``: faster commits that survive kill -9 but not an OS crash.
+    sqlite_synchronous: Literal["full", "normal"] = "full"
 
     @field_validator("url")
     @classmethod

@@ -98,7 +98,7 @@ def bot_spec(name: str, bs: BotSettings) -> BotSpec:
 def build(settings: Settings, *, clock: Callable[[], float] = time.time,
           transport: httpx.BaseTransport | None = None, threads: int | None = 8) -> Services:
     """Wire the gateway for ``settings``. ``threads=None`` delivers inline (deterministic tests)."""
-    store = SqlStore(settings.storage.url)
+    store = SqlStore(settings.storage.url, sqlite_synchronous=settings.storage.sqlite_synchronous)
     renderer = Renderer(settings.templates.dir, clock=clock)
     d = settings.delivery
     client = RobotClient(transport=transport, clock=clock,

@@ -4,6 +4,13 @@ SQLite runs in WAL mode. Writers begin ``BEGIN IMMEDIATE``, so a transaction hol
 its first statement (no SQLITE_BUSY when a reader would upgrade), and the writers of one process queue on a Python
 lock instead of sleeping in SQLite's busy handler. Reads go through an engine of their own that begins plain
 ``BEGIN``: a snapshot that never takes the write lock. PostgreSQL has one pooled engine for both.
+
+Durability: SQLite runs ``synchronous=FULL`` by default, so a commit (a 202) is on disk before it returns and
+survives power loss, not only a killed process. ``normal`` (``storage.sqlite_synchronous``) skips that fsync: a
+commit still survives kill -9, but the last transactions before an OS crash or power cut may be lost.
+
+Engines hide bound parameters in their errors and logs: a message's text or a session key never reaches a log
+line through a failed statement.
 """
 
 from __future__ import annotations
@@ -12,24 +19,26 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 MEMORY_URLS = ("sqlite://", "sqlite:///:memory:")
+Synchronous = Literal["full", "normal"]
 
 
 class Database:
     """The engines of one store, and :meth:`tx`, the only way to write."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, sqlite_synchronous: Synchronous = "full") -> None:
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
-        self.engine = _engine(url)
+        self.engine = _engine(url, synchronous=sqlite_synchronous)
         sqlite = self.dialect == "sqlite"
-        self.reader = _engine(url, writer=False) if sqlite and url not in MEMORY_URLS else self.engine
+        self.reader = (_engine(url, writer=False, synchronous=sqlite_synchronous)
+                       if sqlite and url not in MEMORY_URLS else self.engine)
         self._write_lock: AbstractContextManager[Any] = threading.Lock() if sqlite else contextlib.nullcontext()
 
     @property
@@ -52,12 +61,15 @@ class Database:
             self.reader.dispose()
 
 
-def _engine(url: str, *, writer: bool = True) -> Engine:
+def _engine(url: str, *, writer: bool = True, synchronous: Synchronous = "full") -> Engine:
+    if synchronous not in ("full", "normal"):
+        raise ValueError(f"sqlite_synchronous must be full or normal, not {synchronous!r}")
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
     memory = url in MEMORY_URLS
     engine = create_engine(
         url,
+        hide_parameters=True,
         connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
         poolclass=StaticPool if memory else None,
     )
@@ -67,9 +79,7 @@ def _engine(url: str, *, writer: bool = True) -> Engine:
         cur = dbapi_conn.cursor()
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a commit survives a killed process (kill -9); only an OS crash may lose the
-        # last transactions.
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 

@@ -16,7 +16,7 @@ from ..model import Claim, NewMessage, QueueState, ReplyRecord, StoredMessage
 from . import migrate
 from .accept import Acceptor
 from .claims import Claims
-from .engines import Database
+from .engines import Database, Synchronous
 from .outcomes import Outcomes
 from .reads import Reads
 from .recovery import Recovery
@@ -35,9 +35,9 @@ class SqlStore:
     at once on an empty database.
     """
 
-    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+    def __init__(self, url: str, *, upgrade: bool = True, sqlite_synchronous: Synchronous = "full") -> None:
         self.url = url
-        self.db = Database(url)
+        self.db = Database(url, sqlite_synchronous=sqlite_synchronous)
         self.dialect = self.db.dialect
         self.engine = self.db.engine   # for tests and tools; the store's own writes go through db.tx()
         self._listeners: list[Listener] = []

@@ -25,7 +25,7 @@ else:
     url = context.config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("set sqlalchemy.url, or run the migrations with `dingrelay db upgrade`")
-    engine = create_engine(url)
+    engine = create_engine(url, hide_parameters=True)
     with engine.begin() as conn:
         run(conn)
     engine.dispose()
