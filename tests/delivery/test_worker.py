@@ -294,11 +294,12 @@ def test_a_worker_started_after_a_crash_resends_the_interrupted_message(
     [head] = store.due_heads(time.time())
     assert store.claim(head, now=time.time() - 120, limit=20, window=60.0, lease=60.0) is not None  # then: crash
 
-    thread, stop = make_worker(real_time=True).start()
+    worker = make_worker(real_time=True)
+    thread = _running(worker)
     try:
         delivered = _wait_for(lambda: reload(store, m).status is Status.DELIVERED)
     finally:
-        stop.set()
+        worker.stop()
         thread.join(timeout=30)
 
     assert delivered
@@ -311,16 +312,22 @@ def test_a_running_worker_delivers_a_message_as_soon_as_it_is_accepted(
         store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk) -> None:
     worker = make_worker(real_time=True)
     worker.idle_seconds = 3600.0   # no polling: only the store's notification can wake it
-    thread, stop = worker.start()
+    thread = _running(worker)
     try:
         [m] = put(store, "监控 now", now=time.time())
         delivered = _wait_for(lambda: reload(store, m).status is Status.DELIVERED)
     finally:
-        stop.set()
+        worker.stop()
         thread.join(timeout=30)
 
     assert delivered
     assert not thread.is_alive()
+
+
+def _running(worker: Worker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    return thread
 
 
 def _wait_for(condition: Callable[[], bool], *, limit: float = 20.0) -> bool:

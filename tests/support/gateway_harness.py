@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from dingrelay.config import load_settings
 from dingrelay.emulator import Emulator, EmulatorRobot
+from dingrelay.runtime import Runtime
 from dingrelay.web import create_app
 from dingrelay.wiring import Services, build
 
@@ -68,15 +69,16 @@ def write_config(path: Path, *, emulator_url: str, robots: list[RobotSpec], sour
 
 
 class InProcessGateway:
-    """The real app and worker, served by a threaded WSGI server on a free port."""
+    """The real app and its runtime (the delivery worker), served by a threaded WSGI server on a free port."""
 
     def __init__(self, config: Path) -> None:
         self.services: Services = build(load_settings(config))
-        self.app = create_app(self.services.gateway)
+        self.runtime = Runtime(self.services)
+        self.app = create_app(self.services.gateway, liveness=self.runtime)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self._http_thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._worker_thread, self._stop = self.services.worker.start()
+        self.runtime.start()
         self._http_thread.start()
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
@@ -85,9 +87,7 @@ class InProcessGateway:
         self.server.shutdown()
         self.server.server_close()
         self._http_thread.join(5)
-        self._stop.set()
-        self._worker_thread.join(10)
-        self.services.close()
+        self.runtime.stop()
 
 
 class GatewayProcess:

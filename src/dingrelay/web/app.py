@@ -6,14 +6,16 @@ from flask import Flask
 
 from ..gateway import Gateway
 from . import api, callback, ding, errors, health, hooks, robot_compat
+from .health import Liveness
 
 
-def create_app(gateway: Gateway) -> Flask:
+def create_app(gateway: Gateway, *, liveness: Liveness | None = None) -> Flask:
     app = Flask("dingrelay")
     app.config["MAX_CONTENT_LENGTH"] = gateway.settings.server.max_body_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["dingrelay.gateway"] = gateway
+    app.extensions["dingrelay.liveness"] = liveness
     errors.register(app)
     app.register_blueprint(ding.bp)
     app.register_blueprint(api.bp)
