@@ -195,6 +195,7 @@ class Runtime:
             self._stopped.wait()
             return
         deadline = time.monotonic() + self.shutdown_seconds if deadline is None else deadline
+        log.info("stopping: sends in flight get %.1fs", _left(deadline))
         try:
             if self.streams is not None:
                 self.streams.stop(deadline)
@@ -203,6 +204,7 @@ class Runtime:
             self._close(deadline)
         finally:
             self._stopped.set()
+        log.info("stopped")
 
     def _close(self, deadline: float) -> None:
         s = self.services
@@ -267,7 +269,6 @@ def run_until_signalled(runtime: Runtime, *, started: Callable[[], None] | None 
         started()
     while not signalled.wait(1.0):
         pass
-    log.info("stopping: sends in flight get %.0fs", runtime.shutdown_seconds)
     runtime.stop()
     left = [t.name for t in threading.enumerate()
             if t is not threading.current_thread() and t.is_alive() and not t.daemon]

@@ -54,9 +54,10 @@ def emulator_for(robots: list[RobotSpec], **kwargs: Any) -> Emulator:
 
 
 def write_config(path: Path, *, emulator_url: str, robots: list[RobotSpec], sources: dict[str, Any],
-                 storage_url: str, listen: str = "127.0.0.1:0", delivery: dict[str, Any] | None = None) -> Path:
+                 storage_url: str, listen: str = "127.0.0.1:0", delivery: dict[str, Any] | None = None,
+                 server: dict[str, Any] | None = None) -> Path:
     data = {
-        "server": {"listen": listen},
+        "server": {"listen": listen, **(server or {})},
         "storage": {"url": storage_url},
         "robots": {r.name: {"webhook": f"{emulator_url}/robot/send?access_token={r.token}", "secret": r.secret,
                             "keywords": r.keywords, "rate_limit": r.rate_limit,
@@ -100,7 +101,7 @@ class GatewayProcess:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
-        env = {**os.environ, "DINGRELAY_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "DINGRELAY_LOG_LEVEL": "INFO"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dingrelay", "serve", "--config", str(self.config),
              "--listen", f"127.0.0.1:{self.port}"],
@@ -116,6 +117,24 @@ class GatewayProcess:
                 except httpx.HTTPError:
                     time.sleep(0.1)
         raise RuntimeError("dingrelay serve did not become healthy")
+
+    def signal(self, sig: signal.Signals, *, group: bool = False) -> None:
+        """Send ``sig`` to the process, or with ``group`` to its whole process group (as Ctrl-C in a terminal)."""
+        assert self.proc is not None
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code; ``subprocess.TimeoutExpired`` if it is still running after ``timeout`` seconds."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def kill9(self) -> None:
         """SIGKILL the process that was started, as `kill -9 <pid>` would, then wait for the port to be free."""

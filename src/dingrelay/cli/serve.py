@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import threading
 
 import click
 
-from .options import config_option, services_or_exit, settings_or_exit
+from .options import config_option, fail, services_or_exit, settings_or_exit
 
 #: Beyond server.shutdown_seconds, how long granian waits for its worker to exit before killing it.
 KILL_GRACE_SECONDS = 3
@@ -41,6 +42,17 @@ def run_server(config_path: str, listen: str, threads: int, *, shutdown_seconds:
     ).serve()
 
 
+def _can_listen(listen: str) -> None:
+    """Exit with one line if ``listen`` is taken (granian would answer with a traceback)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        socket.create_server((host, int(port)), family=socket.AF_INET6 if ":" in host else socket.AF_INET).close()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        fail(f"cannot listen on {listen}: {reason}; stop what uses it, or set server.listen (or --listen)")
+
+
 @click.command()
 @config_option
 @click.option("--listen", help="HOST:PORT (default: server.listen from the config).")
@@ -48,6 +60,7 @@ def serve(config_path: str | None, listen: str | None) -> None:
     """Run the HTTP API and the delivery worker."""
     settings = settings_or_exit(config_path)
     assert config_path  # settings_or_exit exits without one
+    _can_listen(listen or settings.server.listen)
     click.echo(f"dingrelay serving on http://{listen or settings.server.listen} "
                f"(storage {settings.storage.masked()}, robots: {', '.join(settings.robots) or 'none'})")
     run_server(config_path, listen or settings.server.listen, settings.server.threads,
