@@ -43,12 +43,13 @@ STALE_SECONDS = 10.0
 class Delivery:
     """The delivery loop on its thread, and the pool its sends run in."""
 
-    def __init__(self, worker: Worker, pool: SendPool | None = None) -> None:
+    def __init__(self, worker: Worker, pool: SendPool | None = None, *, stale_seconds: float = STALE_SECONDS
+                 ) -> None:
         self.worker = worker
         self.pool = pool
+        self.stale_seconds = stale_seconds
         self.error: str | None = None
         self._thread: threading.Thread | None = None
-        self._stopping = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="dingrelay-worker", daemon=True)
@@ -60,18 +61,16 @@ class Delivery:
         except BaseException as exc:  # the thread is dead: say why, where health checks can see it
             self.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             log.critical("the delivery worker died: %s", self.error, exc_info=True)
-        else:
-            if not self._stopping:
-                self.error = "its loop returned"
 
     def state(self) -> dict[str, Any]:
-        """``state`` is running, stalled (no beat for :data:`STALE_SECONDS`), stopped, dead or not started."""
+        """``state``: running; stalled (its loop has not beaten for :attr:`stale_seconds`); stopped; dead (it
+        raised: ``error`` says what); not started."""
         beat = self.worker.beat
         age = None if beat is None else round(time.monotonic() - beat, 3)
         if self._thread is None:
             state = "not started"
         elif self._thread.is_alive():
-            state = "stalled" if age is None or age > STALE_SECONDS else "running"
+            state = "stalled" if age is None or age > self.stale_seconds else "running"
         else:
             state = "dead" if self.error else "stopped"
         out: dict[str, Any] = {"state": state, "beat_seconds_ago": age, "in_flight": len(self.worker.in_flight())}
@@ -91,7 +90,6 @@ class Delivery:
         return f"the delivery worker is {s['state']}"
 
     def stop(self, deadline: float) -> None:
-        self._stopping = True
         self.worker.stop()
         if self._thread is not None:
             self._thread.join(_left(deadline))
