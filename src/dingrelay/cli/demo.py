@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from importlib.resources import as_file, files
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -28,7 +29,7 @@ from .options import fail, settings_or_exit
 if TYPE_CHECKING:
     from ..emulator import Emulator
 
-DEMO_ENV = {
+DEMO_ENV: dict[str, Callable[[], str]] = {
     "OPS_ACCESS_TOKEN": lambda: secrets.token_hex(32),
     "OPS_SECRET": lambda: "SEC" + secrets.token_hex(32),
     "HEIAN_TOKEN": lambda: secrets.token_urlsafe(18),
