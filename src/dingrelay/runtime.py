@@ -95,11 +95,12 @@ class Delivery:
             self._thread.join(_left(deadline))
         while self.worker.in_flight() and time.monotonic() < deadline:
             time.sleep(0.02)
+        if self.pool is not None:  # sends not started yet never will: they are released with the rest
+            self.pool.shutdown(wait=False, cancel_futures=True)
         released = self.worker.release()
         if released:
             log.warning("re-queued %d send(s) still in flight at the shutdown deadline", released)
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool.join(deadline)
 
 
