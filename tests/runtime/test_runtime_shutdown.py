@@ -160,3 +160,17 @@ def test_dingrelay_worker_stops_on_a_signal_by_its_deadline_and_releases_its_sen
     output = log.read_text(encoding="utf-8")
     assert "re-queued 1 send(s) still in flight at the shutdown deadline" in output
     assert "Traceback" not in output
+
+
+def test_serve_refuses_to_fork_its_web_worker_while_another_thread_runs(tmp_path: Path) -> None:
+    from dingrelay.cli.serve import run_server
+
+    gate = threading.Event()
+    sender = threading.Thread(target=gate.wait, args=(30,), name="sample-sender")
+    sender.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"before the web server forks its worker: .*sample-sender"):
+            run_server(str(tmp_path / "c.yaml"), "127.0.0.1:0", 1)
+    finally:
+        gate.set()
+        sender.join()
