@@ -60,7 +60,7 @@ class Demo:
         deadline = time.monotonic() + READY_SECONDS
         with httpx.Client(timeout=2) as http:
             while time.monotonic() < deadline:
-                if gateway.poll() is not None:
+                if _exited(gateway, self.stop):
                     fail(f"the gateway exited (code {gateway.returncode}) before it was ready; see its message above")
                 try:
                     if http.get(f"{self.base}/-/ready").status_code == 200:
@@ -111,6 +111,15 @@ class Demo:
 def _curl(base: str, token: str, body: dict[str, str]) -> str:
     data = json.dumps({"source": token, **body}, ensure_ascii=False)
     return f"curl -s -X POST {base}/ding/send -H 'Content-Type: application/json' -d '{data}'"
+
+
+def _exited(gateway: subprocess.Popen[bytes], stop: threading.Event) -> bool:
+    """Has the gateway exited on its own? Ctrl-C reaches it too, and it may exit before our handler runs."""
+    if gateway.poll() is None:
+        return False
+    if stop.wait(1.0):
+        raise Stopped
+    return True
 
 
 def _serve(path: str) -> subprocess.Popen[bytes]:
@@ -170,7 +179,7 @@ def demo(config_path: str | None, no_samples: bool) -> None:
                 if not no_samples:
                     Demo(emu, base, os.environ["HEIAN_TOKEN"], stop).show(gateway)
                 while not stop.wait(0.5):
-                    if gateway.poll() is not None:
+                    if _exited(gateway, stop):
                         click.echo(f"error: the gateway exited (code {gateway.returncode}); see its message above",
                                    err=True)
                         code = 1
