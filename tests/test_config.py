@@ -209,7 +209,14 @@ def test_an_unknown_key_suggests_the_close_match(data: dict[str, Any], key: str,
 
 def test_an_unknown_key_with_no_close_match_lists_the_known_ones() -> None:
     assert problems({"server": {"zzz": 1}})["server.zzz"] == (
-        "unknown key; known keys: listen, public_url, max_body_bytes, threads")
+        "unknown key; known keys: listen, public_url, max_body_bytes, threads, shutdown_seconds")
+
+
+def test_shutdown_seconds_defaults_to_10_and_a_bad_value_names_the_key() -> None:
+    assert parse_settings({}, env={}).server.shutdown_seconds == 10.0
+    assert parse_settings({"server": {"shutdown_seconds": 2.5}}, env={}).server.shutdown_seconds == 2.5
+    for bad in (0, -1, "soon", 3600):
+        assert list(problems({"server": {"shutdown_seconds": bad}})) == ["server.shutdown_seconds"]
 
 
 @pytest.mark.parametrize(

@@ -118,6 +118,8 @@ class ServerSettings(_Section):
     public_url: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     threads: int = Field(default=8, ge=1, le=256)
+    # SIGTERM/SIGINT: how long sends in flight may take to finish before what is left goes back to the queue.
+    shutdown_seconds: float = Field(default=10.0, gt=0, le=600)
 
     @field_validator("listen")
     @classmethod

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -16,6 +15,7 @@ from .adapters.routing import Mentions, Route, Router
 from .bot import Bots, BotSpec, HandlersNotLoaded, Pipeline, ReplyRule, load_handlers
 from .bot.dedup import ReplyLog
 from .config import BotSettings, ConfigError, Problem, Settings, SourceSettings
+from .delivery.pool import SendPool
 from .delivery.retry import RetryPolicy
 from .delivery.sender import Sender
 from .delivery.sql import SqlStore
@@ -38,7 +38,7 @@ class Services:
     client: RobotClient
     gateway: Gateway
     worker: Worker
-    executor: ThreadPoolExecutor | None = None
+    executor: SendPool | None = None
     bots: Bots | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -111,7 +111,7 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
         rs = settings.robots.get(queue)
         return (rs.rate_limit, rs.rate_window_seconds) if rs else SESSION_LIMIT
 
-    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dingrelay-send") if threads else None
+    executor = SendPool(threads) if threads else None
     digests = Digests(after_seconds=d.digest_after_seconds,
                       keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()}) if d.digest else None
     worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ import pytest
 from delivery_helpers import T0, FakeClock
 from worker_helpers import ROBOTS, SESSION_WEBHOOK, TOKENS, Answer, FakeDingTalk, drive, put, reload
 
-from dingrelay.delivery.model import Status
+from dingrelay.delivery.model import Claim, Status
 from dingrelay.delivery.retry import RetryPolicy
 from dingrelay.delivery.sender import Sender
 from dingrelay.delivery.sql import SqlStore
@@ -295,11 +296,12 @@ def test_a_worker_started_after_a_crash_resends_the_interrupted_message(
     [head] = store.due_heads(time.time())
     assert store.claim(head, now=time.time() - 120, limit=20, window=60.0, lease=60.0) is not None  # then: crash
 
-    thread, stop = make_worker(real_time=True).start()
+    worker = make_worker(real_time=True)
+    thread = _running(worker)
     try:
         delivered = _wait_for(lambda: reload(store, m).status is Status.DELIVERED)
     finally:
-        stop.set()
+        worker.stop()
         thread.join(timeout=30)
 
     assert delivered
@@ -312,16 +314,93 @@ def test_a_running_worker_delivers_a_message_as_soon_as_it_is_accepted(
         store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk) -> None:
     worker = make_worker(real_time=True)
     worker.idle_seconds = 3600.0   # no polling: only the store's notification can wake it
-    thread, stop = worker.start()
+    thread = _running(worker)
     try:
         [m] = put(store, "监控 now", now=time.time())
         delivered = _wait_for(lambda: reload(store, m).status is Status.DELIVERED)
     finally:
-        stop.set()
+        worker.stop()
         thread.join(timeout=30)
 
     assert delivered
     assert not thread.is_alive()
+
+
+def test_a_running_worker_requeues_a_send_whose_lease_runs_out_while_it_runs(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk) -> None:
+    [m] = put(store, "监控 stranded", now=time.time())
+    [head] = store.due_heads(time.time())
+    # claimed by a worker that then hangs: its lease is still good when this worker starts
+    assert isinstance(store.claim(head, now=time.time(), limit=20, window=60.0, lease=1.0), Claim)
+    worker = make_worker(real_time=True)
+    worker.recover_seconds = 0.1
+    thread = _running(worker)
+    try:
+        delivered = _wait_for(lambda: reload(store, m).status is Status.DELIVERED)
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+
+    assert delivered
+    assert dingtalk.contents() == ["监控 stranded"]
+
+
+def test_an_outcome_that_cannot_be_written_within_its_lease_is_sent_again_and_delivered(
+        store: SqlStore, make_worker: MakeWorker, dingtalk: FakeDingTalk, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    worker = make_worker(real_time=True)
+    worker.lease_seconds, worker.recover_seconds = 1.0, 0.1
+    real_delivered = store.delivered
+    failures: list[str] = []
+
+    def delivered(claim: Claim, **kwargs: Any) -> None:
+        if len(failures) < 5:   # more than the retries that fit in one lease (0.05 s doubling)
+            failures.append(claim.message.id)
+            raise RuntimeError("database is locked")
+        real_delivered(claim, **kwargs)
+
+    monkeypatch.setattr(store, "delivered", delivered)
+    [m] = put(store, "监控 unrecorded", now=time.time())
+    thread = _running(worker)
+    try:
+        done = _wait_for(lambda: reload(store, m).status is Status.DELIVERED)
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+
+    assert done
+    assert len(dingtalk.contents()) >= 2   # at-least-once: sent again once its lease ran out
+    assert set(dingtalk.contents()) == {"监控 unrecorded"}
+    assert f"gave up recording {m.id} as delivered" in caplog.text
+
+
+def test_release_puts_a_send_in_flight_back_in_the_queue_due_now(
+        store: SqlStore, make_worker: MakeWorker) -> None:
+    [m] = put(store, "监控 in flight", now=time.time())
+    worker = make_worker(real_time=True)
+    worker.executor = _Never()
+    assert worker.run_once() is not None
+    assert [c.message.id for c in worker.in_flight()] == [m.id]
+
+    assert worker.release() == 1
+
+    got = reload(store, m)
+    assert got.status is Status.RETRYING
+    assert got.next_attempt_at <= time.time()
+    assert worker.in_flight() == []
+
+
+class _Never(Executor):
+    """A pool whose sends never finish: they stay in flight."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return Future()
+
+
+def _running(worker: Worker) -> threading.Thread:
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    return thread
 
 
 def _wait_for(condition: Callable[[], bool], *, limit: float = 20.0) -> bool:

@@ -1,4 +1,4 @@
-"""Stream mode end to end: the emulator's stream server and a real StreamRunner over real sockets."""
+"""Stream mode end to end: the emulator's stream server and a real stream Runtime over real sockets."""
 
 from __future__ import annotations
 

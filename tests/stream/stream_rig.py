@@ -1,4 +1,4 @@
-"""The stream test rig: the emulator as DingTalk (connections/open + WebSocket), a stream runner as dingrelay."""
+"""The stream test rig: the emulator as DingTalk (connections/open + WebSocket), a stream runtime as dingrelay."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import yaml
 
-from dingrelay.cli.stream import StreamRunner
 from dingrelay.config import load_settings
 from dingrelay.dingtalk.stream import Backoff, StreamClient
 from dingrelay.emulator import Emulator
 from dingrelay.emulator.stream_user import StreamConversation, say_over_stream
+from dingrelay.runtime import Runtime
 from dingrelay.wiring import Services, build
 
 BOT = "helper"
@@ -43,13 +43,14 @@ class RecordingBackoff(Backoff):
 class StreamRig:
     emu: Emulator
     services: Services
-    runner: StreamRunner
+    runtime: Runtime
     client_id: str
     secret: str
 
     @property
     def client(self) -> StreamClient:
-        return self.runner.clients[BOT]
+        assert self.runtime.streams is not None
+        return self.runtime.streams.clients[BOT]
 
     def say(self, text: str, **kwargs: Any) -> StreamConversation:
         return say_over_stream(self.emu, self.client_id, text, **kwargs)
@@ -68,7 +69,7 @@ def write_config(path: Path, *, api: str, client_id: str, secret: str, storage_u
 @contextmanager
 def stream_rig(tmp_path: Path, *, configured_secret: str | None = None,
                backoff: Backoff | None = None, connect: bool = True) -> Iterator[StreamRig]:
-    """A served emulator with the app registered, and a running :class:`StreamRunner` for bot ``helper``.
+    """A served emulator with the app registered, and a running stream :class:`Runtime` for bot ``helper``.
 
     ``configured_secret`` puts a different secret in dingrelay's config; ``connect`` waits for the first connection.
     """
@@ -79,11 +80,7 @@ def stream_rig(tmp_path: Path, *, configured_secret: str | None = None,
         path = write_config(tmp_path / "dingrelay.yaml", api=server.url, client_id=client_id,
                             secret=configured_secret or secret, storage_url=f"sqlite:///{tmp_path / 'stream.db'}")
         services = build(load_settings(path))
-        try:
-            runner = StreamRunner(services, backoff=(lambda: backoff) if backoff else fast_backoff)
-            with runner:
-                if connect:
-                    emu.stream.wait_connected(client_id)
-                yield StreamRig(emu, services, runner, client_id, secret)
-        finally:
-            services.close()
+        with Runtime(services, streams=True, backoff=(lambda: backoff) if backoff else fast_backoff) as runtime:
+            if connect:
+                emu.stream.wait_connected(client_id)
+            yield StreamRig(emu, services, runtime, client_id, secret)

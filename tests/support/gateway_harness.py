@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from dingrelay.config import load_settings
 from dingrelay.emulator import Emulator, EmulatorRobot
+from dingrelay.runtime import Runtime
 from dingrelay.web import create_app
 from dingrelay.wiring import Services, build
 
@@ -53,9 +54,10 @@ def emulator_for(robots: list[RobotSpec], **kwargs: Any) -> Emulator:
 
 
 def write_config(path: Path, *, emulator_url: str, robots: list[RobotSpec], sources: dict[str, Any],
-                 storage_url: str, listen: str = "127.0.0.1:0", delivery: dict[str, Any] | None = None) -> Path:
+                 storage_url: str, listen: str = "127.0.0.1:0", delivery: dict[str, Any] | None = None,
+                 server: dict[str, Any] | None = None) -> Path:
     data = {
-        "server": {"listen": listen},
+        "server": {"listen": listen, **(server or {})},
         "storage": {"url": storage_url},
         "robots": {r.name: {"webhook": f"{emulator_url}/robot/send?access_token={r.token}", "secret": r.secret,
                             "keywords": r.keywords, "rate_limit": r.rate_limit,
@@ -68,15 +70,16 @@ def write_config(path: Path, *, emulator_url: str, robots: list[RobotSpec], sour
 
 
 class InProcessGateway:
-    """The real app and worker, served by a threaded WSGI server on a free port."""
+    """The real app and its runtime (the delivery worker), served by a threaded WSGI server on a free port."""
 
     def __init__(self, config: Path) -> None:
         self.services: Services = build(load_settings(config))
-        self.app = create_app(self.services.gateway)
+        self.runtime = Runtime(self.services)
+        self.app = create_app(self.services.gateway, liveness=self.runtime)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self._http_thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._worker_thread, self._stop = self.services.worker.start()
+        self.runtime.start()
         self._http_thread.start()
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
@@ -85,9 +88,7 @@ class InProcessGateway:
         self.server.shutdown()
         self.server.server_close()
         self._http_thread.join(5)
-        self._stop.set()
-        self._worker_thread.join(10)
-        self.services.close()
+        self.runtime.stop()
 
 
 class GatewayProcess:
@@ -100,7 +101,7 @@ class GatewayProcess:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
-        env = {**os.environ, "DINGRELAY_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "DINGRELAY_LOG_LEVEL": "INFO"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dingrelay", "serve", "--config", str(self.config),
              "--listen", f"127.0.0.1:{self.port}"],
@@ -116,6 +117,24 @@ class GatewayProcess:
                 except httpx.HTTPError:
                     time.sleep(0.1)
         raise RuntimeError("dingrelay serve did not become healthy")
+
+    def signal(self, sig: signal.Signals, *, group: bool = False) -> None:
+        """Send ``sig`` to the process, or with ``group`` to its whole process group (as Ctrl-C in a terminal)."""
+        assert self.proc is not None
+        if group:
+            os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code; ``subprocess.TimeoutExpired`` if it is still running after ``timeout`` seconds."""
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def kill9(self) -> None:
         """SIGKILL the process that was started, as `kill -9 <pid>` would, then wait for the port to be free."""

@@ -1,21 +1,35 @@
-"""``dingrelay demo``: the gateway on its embedded defaults, with the built-in emulator standing in for DingTalk."""
+"""``dingrelay demo``: the gateway on its embedded defaults, with the built-in emulator standing in for DingTalk.
+
+This process runs the emulator and plays the sender and the user; the gateway is a ``dingrelay serve`` process
+of its own, so no thread of this one ever lives in a process the web server forks. The samples go once the gateway
+answers ``/-/ready``. SIGTERM and SIGINT stop the gateway (within ``server.shutdown_seconds``) and then the demo,
+exit 0. Any failure is one line saying what to do, never a traceback.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import signal
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from importlib.resources import as_file, files
+from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
-from .options import settings_or_exit
-from .serve import run_server
+from .options import fail, settings_or_exit
 
-DEMO_ENV = {
+if TYPE_CHECKING:
+    from ..emulator import Emulator
+
+DEMO_ENV: dict[str, Callable[[], str]] = {
     "OPS_ACCESS_TOKEN": lambda: secrets.token_hex(32),
     "OPS_SECRET": lambda: "SEC" + secrets.token_hex(32),
     "HEIAN_TOKEN": lambda: secrets.token_urlsafe(18),
@@ -28,45 +42,102 @@ SAMPLES = [
     {"title": "磁盘巡检", "content": "web-1 /data 使用率 91%，请及时清理", "level": "error", "author": "运维值班"},
 ]
 
+#: How long the gateway may take to answer /-/ready (a cold start on a slow machine takes a few seconds).
+READY_SECONDS = 60.0
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGINT arrived, or the gateway exited, while the demo was waiting."""
+
+
+class Demo:
+    def __init__(self, emu: Emulator, base: str, token: str, stop: threading.Event) -> None:
+        self.emu, self.base, self.token, self.stop = emu, base, token, stop
+
+    def wait_ready(self, gateway: subprocess.Popen[bytes]) -> None:
+        import httpx
+
+        deadline = time.monotonic() + READY_SECONDS
+        with httpx.Client(timeout=2) as http:
+            while time.monotonic() < deadline:
+                if _exited(gateway, self.stop):
+                    fail(f"the gateway exited (code {gateway.returncode}) before it was ready; see its message above")
+                try:
+                    if http.get(f"{self.base}/-/ready").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if self.stop.wait(0.2):
+                    raise Stopped
+        fail(f"the gateway did not answer {self.base}/-/ready within {READY_SECONDS:.0f}s; "
+             "check server.listen and server.public_url in the config")
+
+    def send_samples(self) -> None:
+        import httpx
+
+        with httpx.Client(timeout=10) as http:
+            for body in SAMPLES:
+                try:
+                    r = http.post(f"{self.base}/ding/send", json={"source": self.token, **body})
+                except httpx.HTTPError as exc:
+                    fail(f"could not post a sample to {self.base}/ding/send ({type(exc).__name__}); "
+                         "is the gateway still running?")
+                click.echo(f"POST /ding/send {body['title']} -> {r.status_code} {r.text.strip()}")
+
+    def converse(self) -> None:
+        """Play a user @-ing the demo bot: a signed callback, and the reply the bot gives."""
+        from ..emulator.user import act_as_user
+
+        for text in (" ping", " 值班"):
+            conversation = act_as_user(self.emu, f"{self.base}/dingtalk/callback/helper",
+                                       os.environ["HELPER_APP_SECRET"], text)
+            reply = conversation.reply(timeout=10)
+            body = reply.get("text", {}).get("content") or reply.get("markdown", {}).get("text", "")
+            click.echo(f"张三 @helper:{text}\nhelper: {body.strip()}")
+
+    def show(self, gateway: subprocess.Popen[bytes]) -> None:
+        self.wait_ready(gateway)
+        self.send_samples()
+        if self.stop.is_set():
+            raise Stopped
+        try:
+            self.converse()
+        except Exception as exc:  # the demo conversation is a show; never take the gateway down with it
+            click.echo(f"demo conversation failed ({type(exc).__name__}: {exc}); the gateway runs on", err=True)
+        click.echo("\nTry it yourself:\n  " + _curl(self.base, self.token, SAMPLES[0]) +
+                   f"\n  curl -s {self.base}/api/v1/messages/<id> -H 'Authorization: Bearer {self.token}'\n")
+
 
 def _curl(base: str, token: str, body: dict[str, str]) -> str:
     data = json.dumps({"source": token, **body}, ensure_ascii=False)
     return f"curl -s -X POST {base}/ding/send -H 'Content-Type: application/json' -d '{data}'"
 
 
-def _converse(emu: object, base: str) -> None:
-    """Play a user @-ing the demo bot: a signed callback, and the reply the bot gives."""
-    from ..emulator.user import act_as_user
-
-    for text in (" ping", " 值班"):
-        conversation = act_as_user(emu, f"{base}/dingtalk/callback/helper",  # type: ignore[arg-type]
-                                   os.environ["HELPER_APP_SECRET"], text)
-        reply = conversation.reply(timeout=10)
-        body = reply.get("text", {}).get("content") or reply.get("markdown", {}).get("text", "")
-        click.echo(f"张三 @helper:{text}\nhelper: {body.strip()}")
+def _exited(gateway: subprocess.Popen[bytes], stop: threading.Event) -> bool:
+    """Has the gateway exited on its own? Ctrl-C reaches it too, and it may exit before our handler runs."""
+    if gateway.poll() is None:
+        return False
+    if stop.wait(1.0):
+        raise Stopped
+    return True
 
 
-def _send_samples(base: str, token: str, emu: object = None) -> None:
-    import httpx
+def _serve(path: str) -> subprocess.Popen[bytes]:
+    """``dingrelay serve`` for ``path``: a fresh interpreter (fork and exec), sharing this terminal."""
+    return subprocess.Popen([sys.executable, "-m", "dingrelay", "serve", "--config", path],  # noqa: S603 (ours)
+                            env=dict(os.environ))
 
-    with httpx.Client(timeout=5) as http:
-        for _ in range(100):
-            try:
-                if http.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        for body in SAMPLES:
-            r = http.post(f"{base}/ding/send", json={"source": token, **body})
-            click.echo(f"POST /ding/send {body['title']} -> {r.status_code} {r.text.strip()}")
-        if emu is not None:
-            try:
-                _converse(emu, base)
-            except Exception as exc:  # the demo conversation is a show; never take the gateway down with it
-                click.echo(f"demo conversation failed: {exc}", err=True)
-        click.echo("\nTry it yourself:\n  " + _curl(base, token, SAMPLES[0]) +
-                   f"\n  curl -s {base}/api/v1/messages/<id> -H 'Authorization: Bearer {token}'\n")
+
+def _stop(gateway: subprocess.Popen[bytes], within: float) -> int:
+    """SIGTERM the gateway and wait ``within`` seconds for it to exit; then kill it."""
+    if gateway.poll() is None:
+        gateway.send_signal(signal.SIGTERM)
+    try:
+        return gateway.wait(within)
+    except subprocess.TimeoutExpired:
+        click.echo(f"error: the gateway did not stop within {within:.0f}s of SIGTERM; killed it", err=True)
+        gateway.kill()
+        return gateway.wait()
 
 
 @click.command()
@@ -78,19 +149,48 @@ def demo(config_path: str | None, no_samples: bool) -> None:
     from ..emulator import Emulator, format_received
     from .emulator import emulator_robots
 
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     for name, make in DEMO_ENV.items():
         os.environ.setdefault(name, make())
     with as_file(files("dingrelay") / "examples" / "dingrelay.yaml") as sample:
-        path = config_path or str(sample)
+        path = os.path.abspath(config_path or str(sample))
         settings = settings_or_exit(path)
         ports = {urlsplit(rs.webhook.reveal()).port or 80 for rs in settings.robots.values()}
+        port = ports.pop() if len(ports) == 1 else 8089
         emu = Emulator(emulator_robots(settings))
         emu.on_message = lambda r: click.echo("emulator received: " + format_received(r))
-        with emu.serve(host="127.0.0.1", port=ports.pop() if len(ports) == 1 else 8089) as server:
+        try:
+            server = emu.serve(host="127.0.0.1", port=port)
+        except OSError as exc:
+            fail(f"cannot start the DingTalk emulator on 127.0.0.1:{port} ({exc.strerror or exc}); stop what "
+                 "uses that port, or give --config with robots whose webhook names another port")
+        with server:
             base = settings.server.base_url
-            click.echo(f"DingTalk emulator on {server.url}; gateway on {base}; "
-                       f"storage {settings.storage.masked()}")
-            token = os.environ["HEIAN_TOKEN"]
-            if not no_samples:
-                threading.Thread(target=_send_samples, args=(base, token, emu), daemon=True).start()
-            run_server(path, settings.server.listen, settings.server.threads)
+            click.echo(f"DingTalk emulator on {server.url}; gateway on {base}; storage {settings.storage.masked()}")
+            gateway = _serve(path)
+            code = 0
+            try:
+                if not no_samples:
+                    Demo(emu, base, os.environ["HEIAN_TOKEN"], stop).show(gateway)
+                while not stop.wait(0.5):
+                    if _exited(gateway, stop):
+                        click.echo(f"error: the gateway exited (code {gateway.returncode}); see its message above",
+                                   err=True)
+                        code = 1
+                        break
+            except Stopped:
+                pass
+            except SystemExit as exc:  # fail(): one line said what to do
+                code = exc.code if isinstance(exc.code, int) else 1
+            except Exception as exc:  # a bug of the demo's: still one line, and the gateway stops cleanly
+                click.echo(f"error: the demo failed ({type(exc).__name__}: {exc}); please report it", err=True)
+                code = 1
+            finally:
+                _stop(gateway, settings.server.shutdown_seconds + 5)
+    raise SystemExit(code)

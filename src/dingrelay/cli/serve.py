@@ -1,22 +1,35 @@
-"""``dingrelay serve`` (HTTP API + delivery) and ``dingrelay worker`` (delivery alone)."""
+"""``dingrelay serve`` (HTTP API + delivery) and ``dingrelay worker`` (delivery alone).
+
+``serve`` runs granian, which forks its worker process; everything that runs (the delivery worker, pools, clients)
+starts inside that worker (``dingrelay.web.wsgi:create``), never before the fork. SIGTERM and SIGINT stop both
+commands the same way: ``server.shutdown_seconds`` for sends in flight, the rest back to the queue, exit 0.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-import signal
+import socket
 import threading
 
 import click
 
-from .options import config_option, settings_or_exit
+from .options import config_option, fail, services_or_exit, settings_or_exit
+
+#: Beyond server.shutdown_seconds, how long granian waits for its worker to exit before killing it.
+KILL_GRACE_SECONDS = 3
 
 
-def run_server(config_path: str, listen: str, threads: int, *, worker: bool = True) -> None:
+def run_server(config_path: str, listen: str, threads: int, *, shutdown_seconds: float = 10.0,
+               worker: bool = True) -> None:
     """Serve the API on granian (chosen by measurement: README, Performance) in the foreground."""
     from granian import Granian
     from granian.constants import Interfaces
 
+    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+    if others:  # a forked child would inherit whatever lock those threads hold, and could hang forever
+        raise RuntimeError(f"thread(s) running before the web server forks its worker: {', '.join(others)}")
     os.environ["DINGRELAY_CONFIG"] = os.path.abspath(config_path)
     os.environ["DINGRELAY_SUPERVISED"] = "1"
     if not worker:
@@ -25,7 +38,19 @@ def run_server(config_path: str, listen: str, threads: int, *, worker: bool = Tr
     Granian(
         "dingrelay.web.wsgi:create", factory=True, address=host.strip("[]"), port=int(port),
         interface=Interfaces.WSGI, workers=1, blocking_threads=threads, backlog=2048, log_access=False,
+        workers_kill_timeout=math.ceil(shutdown_seconds) + KILL_GRACE_SECONDS,
     ).serve()
+
+
+def _can_listen(listen: str) -> None:
+    """Exit with one line if ``listen`` is taken (granian would answer with a traceback)."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        socket.create_server((host, int(port)), family=socket.AF_INET6 if ":" in host else socket.AF_INET).close()
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        fail(f"cannot listen on {listen}: {reason}; stop what uses it, or set server.listen (or --listen)")
 
 
 @click.command()
@@ -35,30 +60,24 @@ def serve(config_path: str | None, listen: str | None) -> None:
     """Run the HTTP API and the delivery worker."""
     settings = settings_or_exit(config_path)
     assert config_path  # settings_or_exit exits without one
+    _can_listen(listen or settings.server.listen)
     click.echo(f"dingrelay serving on http://{listen or settings.server.listen} "
                f"(storage {settings.storage.masked()}, robots: {', '.join(settings.robots) or 'none'})")
-    run_server(config_path, listen or settings.server.listen, settings.server.threads)
+    run_server(config_path, listen or settings.server.listen, settings.server.threads,
+               shutdown_seconds=settings.server.shutdown_seconds)
 
 
 @click.command()
 @config_option
 def worker(config_path: str | None) -> None:
     """Run delivery alone (when the API runs elsewhere against the same database)."""
-    from ..wiring import build
+    from ..runtime import Runtime, run_until_signalled
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = settings_or_exit(config_path)
-    services = build(settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    click.echo(f"dingrelay worker delivering from {settings.storage.masked()}")
-    try:
-        services.worker.run_forever(stop)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        services.close()
+    run_until_signalled(Runtime(services_or_exit(settings)), started=lambda: click.echo(
+        f"dingrelay worker delivering from {settings.storage.masked()}"))
 
 
 @click.command()

@@ -7,6 +7,12 @@ The storm lasts until a claim finds its message alone in the queue, or a window 
 then every send is a digest (a storm that slows down would otherwise spend the robot's budget on single messages
 and leave the rest waiting a window). While it lasts, the robot's sends are spaced ``window / limit`` apart, so its
 budget is spread over the window and each digest gathers what arrived since the last one.
+
+Liveness: ``run_forever`` records a heartbeat (:attr:`Worker.beat`) on every turn of its loop and re-queues sends
+whose lease expired (``store.recover``) every :attr:`Worker.recover_seconds`, not only at start. Writing a send's
+outcome is retried until it succeeds, or until the send's lease has run out (recovery then re-queues it): a failed
+write never leaves a message ``sending``. :meth:`Worker.release` puts the sends still in flight back in the queue
+when a stopping process cannot wait for them any longer.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class Worker:
         min_pass_seconds: float = 0.005,
         executor: Executor | None = None,
         digests: Digests | None = None,
+        recover_seconds: float = 5.0,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -73,6 +80,12 @@ class Worker:
         self._storms: dict[str, float] = {}   # queue in a storm -> when its last digest went
         self._wake = threading.Event()
         self._active: frozenset[str] = frozenset()  # queues with a head, as of the last pass
+        self.recover_seconds = recover_seconds
+        self.beat: float | None = None   # time.monotonic() of the loop's last turn
+        self._stop = threading.Event()
+        self._released = threading.Event()   # set by release(): outcomes still being written are left to recovery
+        self._in_flight: dict[int, tuple[Claim, float]] = {}   # send id -> (claim, when its lease ends, monotonic)
+        self._in_flight_lock = threading.Lock()
 
     def wake(self, queues: frozenset[str] | None = None) -> None:
         """Run a pass soon. New messages for queues that already have a head waiting or in flight need none:
@@ -104,10 +117,14 @@ class Worker:
             if isinstance(result, Claim):
                 claimed = True
                 result = self._digest(result, limit=limit, window=window, now=now)
+                self._track(result)
                 if self.executor is None:
                     self.deliver(result)
                 else:
-                    self.executor.submit(self.deliver, result)
+                    try:
+                        self.executor.submit(self.deliver, result)
+                    except RuntimeError:  # the pool is shut down: the process is stopping
+                        self.release([result])
             elif result is not None:
                 waits.append(result)
         if claimed:
@@ -148,18 +165,85 @@ class Worker:
                      len(built.carried), built.more)
         return result
 
+    def _track(self, claim: Claim) -> None:
+        with self._in_flight_lock:
+            self._in_flight[claim.send_id] = (claim, time.monotonic() + self.lease_seconds)
+
+    def _untrack(self, claim: Claim) -> bool:
+        """Forget ``claim``; False if it was no longer tracked (:meth:`release` took it)."""
+        with self._in_flight_lock:
+            return self._in_flight.pop(claim.send_id, None) is not None
+
+    def in_flight(self) -> list[Claim]:
+        """The sends claimed and not yet finished, oldest first."""
+        with self._in_flight_lock:
+            return [claim for claim, _ in self._in_flight.values()]
+
     def deliver(self, claim: Claim) -> None:
         message = claim.message
         try:
-            self.sender.send(message)
-        except DingTalkError as exc:
-            self._failed(claim, exc)
-        except Exception as exc:  # a bug must not leave the message stuck in "sending"
-            log.exception("unexpected error delivering %s", message.id)
-            self._failed(claim, TransportError(f"internal error while sending: {type(exc).__name__}"))
-        else:
-            self.store.delivered(claim, now=self.clock())
-            log.debug("delivered %s to %s", message.id, message.queue)
+            try:
+                self.sender.send(message)
+            except DingTalkError as exc:
+                self._failed(claim, exc)
+            except Exception as exc:  # a bug must not leave the message stuck in "sending"
+                log.exception("unexpected error delivering %s", message.id)
+                self._failed(claim, TransportError(f"internal error while sending: {type(exc).__name__}"))
+            else:
+                now = self.clock()
+                if self._record(claim, "delivered", lambda: self.store.delivered(claim, now=now)):
+                    log.debug("delivered %s to %s", message.id, message.queue)
+        except Exception:  # never into a discarded future
+            log.exception("could not finish the send of %s; it is re-queued when its lease ends", message.id)
+        finally:
+            self._untrack(claim)
+
+    def _record(self, claim: Claim, outcome: str, write: Callable[[], None]) -> bool:
+        """Write ``claim``'s outcome, retrying until it is written, its lease ends (recovery then re-queues the
+        message) or :meth:`release` took it. True if written."""
+        message = claim.message
+        with self._in_flight_lock:
+            entry = self._in_flight.get(claim.send_id)
+        lease_end = entry[1] if entry else time.monotonic() + self.lease_seconds
+        delay = 0.05
+        for attempt in range(1, 10_000):
+            try:
+                write()
+                if attempt > 1:
+                    log.warning("recorded %s as %s after %d attempts", message.id, outcome, attempt)
+                return True
+            except Exception as exc:
+                if attempt == 1:
+                    log.exception("could not record %s as %s; retrying", message.id, outcome)
+                else:
+                    log.warning("could not record %s as %s (attempt %d): %s", message.id, outcome, attempt, exc)
+            if self._released.wait(delay):
+                log.warning("stopped recording %s as %s: the stopping process re-queues it", message.id, outcome)
+                return False
+            if time.monotonic() >= lease_end:
+                break
+            delay = min(delay * 2, 2.0)
+        log.error("gave up recording %s as %s; it goes back to the queue as its lease has ended", message.id, outcome)
+        return False
+
+    def release(self, claims: Sequence[Claim] | None = None) -> int:
+        """Put ``claims`` (default: every send still in flight) back in the queue, due now; outcomes still being
+        written stop retrying. Returns how many were released."""
+        now = self.clock()
+        if claims is None:
+            self._released.set()
+            claims = self.in_flight()
+        released = 0
+        for claim in claims:
+            if not self._untrack(claim):
+                continue  # finished meanwhile
+            try:
+                self.store.retry(claim, now=now, at=now, errcode=None,
+                                 error="interrupted by a shutdown; sent again")
+                released += 1
+            except Exception:
+                log.exception("could not release %s; it is re-queued when its lease ends", claim.message.id)
+        return released
 
     def _failed(self, claim: Claim, error: DingTalkError) -> None:
         now = self.clock()
@@ -168,26 +252,33 @@ class Worker:
         decision = self.policy.decide(error, attempts=message.attempts, now=now, since=message.created_at)
         if decision.action is Action.PAUSE:
             log.warning("%s throttled by DingTalk until %s: %s", message.queue, _fmt(decision.at), error)
-            self.store.pause(claim, now=now, until=decision.at, errcode=errcode, error=decision.reason)
+            self._record(claim, "paused", lambda: self.store.pause(
+                claim, now=now, until=decision.at, errcode=errcode, error=decision.reason))
         elif decision.action is Action.RETRY:
             log.info("retrying %s (attempt %d) at %s: %s", message.id, message.attempts, _fmt(decision.at), error)
-            self.store.retry(claim, now=now, at=decision.at, errcode=errcode, error=decision.reason)
+            self._record(claim, "retrying", lambda: self.store.retry(
+                claim, now=now, at=decision.at, errcode=errcode, error=decision.reason))
         else:
             log.warning("message %s to %s is dead: %s", message.id, message.queue, decision.reason)
-            self.store.dead(claim, now=now, errcode=errcode, error=decision.reason)
+            self._record(claim, "dead", lambda: self.store.dead(
+                claim, now=now, errcode=errcode, error=decision.reason))
 
-    def run_forever(self, stop: threading.Event) -> None:
+    def run_forever(self) -> None:
+        """Run passes until :meth:`stop`: at once when woken, else when work comes due (at most
+        :attr:`idle_seconds` apart). Every :attr:`recover_seconds` it first re-queues expired sends."""
         self.store.subscribe(self.wake)
-        recovered = self.store.recover(now=self.clock())
-        if recovered:
-            log.warning("re-queued %d message(s) interrupted while sending", recovered)
         last_pass = 0.0
-        while not stop.is_set():
+        last_recover: float | None = None
+        while not self._stop.is_set():
+            self.beat = time.monotonic()
+            if last_recover is None or self.beat - last_recover >= self.recover_seconds:
+                last_recover = self.beat
+                self._recover()
             # Leading-edge throttle: a wake after a quiet spell runs a pass at once (no added latency), but a
             # stream of wakes (every accepted request notifies) runs at most one pass per min_pass_seconds.
             since = time.monotonic() - last_pass
             if since < self.min_pass_seconds:
-                stop.wait(self.min_pass_seconds - since)
+                self._stop.wait(self.min_pass_seconds - since)
             self._wake.clear()
             last_pass = time.monotonic()
             try:
@@ -196,21 +287,22 @@ class Worker:
                 log.exception("delivery pass failed; retrying shortly")
                 nxt = None
             timeout = self.idle_seconds if nxt is None else min(max(nxt - self.clock(), 0.0), self.idle_seconds)
-            if timeout > 0:
+            if timeout > 0 and not self._stop.is_set():
                 self._wake.wait(timeout)
 
-    def start(self) -> tuple[threading.Thread, threading.Event]:
-        stop = threading.Event()
-        original_set = stop.set
+    def _recover(self) -> None:
+        try:
+            recovered = self.store.recover(now=self.clock())
+        except Exception:
+            log.exception("could not re-queue expired sends; trying again in %.0fs", self.recover_seconds)
+            return
+        if recovered:
+            log.warning("re-queued %d message(s) whose send was interrupted", recovered)
 
-        def stop_and_wake() -> None:
-            original_set()
-            self.wake()
-
-        stop.set = stop_and_wake  # type: ignore[method-assign]
-        thread = threading.Thread(target=self.run_forever, args=(stop,), name="dingrelay-worker", daemon=True)
-        thread.start()
-        return thread, stop
+    def stop(self) -> None:
+        """Make :meth:`run_forever` return after its current pass (sends in flight go on)."""
+        self._stop.set()
+        self._wake.set()
 
 
 def _expired(message: StoredMessage) -> str:

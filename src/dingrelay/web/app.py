@@ -7,6 +7,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from ..gateway import Gateway
 from . import api, callback, ding, errors, health, hooks, openapi, robot_compat
+from .health import Liveness
 
 
 class _JSON(DefaultJSONProvider):
@@ -16,11 +17,12 @@ class _JSON(DefaultJSONProvider):
     sort_keys = False
 
 
-def create_app(gateway: Gateway) -> Flask:
+def create_app(gateway: Gateway, *, liveness: Liveness | None = None) -> Flask:
     app = Flask("dingrelay")
     app.json = _JSON(app)
     app.config["MAX_CONTENT_LENGTH"] = gateway.tables.limits.max_body_bytes
     app.extensions["dingrelay.gateway"] = gateway
+    app.extensions["dingrelay.liveness"] = liveness
     errors.register(app)
     app.register_blueprint(ding.bp)
     app.register_blueprint(api.bp)

@@ -176,6 +176,11 @@ PATHS: dict[str, Any] = {
     "/healthz": {"get": {"summary": "database reachable, worker state, message counts",
                          "responses": {"200": _json(_ref("Health"), "healthy"),
                                        "503": _json(_ref("Health"), "the database or the worker is down")}}},
+    "/-/healthy": {"get": {"summary": "the process is up",
+                           "responses": {"200": _json(_ref("Health"), "up")}}},
+    "/-/ready": {"get": {"summary": "the database is reachable, the worker beats, the process is not stopping",
+                         "responses": {"200": _json(_ref("Health"), "ready"),
+                                       "503": _json(_ref("Health"), "not ready; `reason` says why")}}},
     "/openapi.json": {"get": {"summary": "this document",
                               "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
 }

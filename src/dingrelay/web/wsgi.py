@@ -1,30 +1,23 @@
 """The WSGI entry point for production servers: ``dingrelay.web.wsgi:create`` (a factory).
 
-It reads the configuration named by ``DINGRELAY_CONFIG``, and unless ``DINGRELAY_NO_WORKER=1`` it also runs the
-delivery worker in this process. If the server's supervisor process dies (even by ``kill -9``), this process
-exits too instead of lingering as an orphan.
+It runs in the server's worker process, after the fork: it reads the configuration named by
+``DINGRELAY_CONFIG``, builds the services and starts this process's :class:`~dingrelay.runtime.Runtime` (the
+delivery worker too, unless ``DINGRELAY_NO_WORKER=1``). When the server returns from its serve loop (SIGTERM or
+SIGINT) the runtime stops by its deadline. Under ``dingrelay serve`` (``DINGRELAY_SUPERVISED=1``), if the
+supervisor process dies (even by ``kill -9``) this process exits too instead of lingering as an orphan.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-import time
 
 from flask import Flask
 
 from ..config import ConfigError, load_settings
+from ..runtime import Runtime
 from ..wiring import build
 from .app import create_app
-
-
-def _exit_with_parent(parent: int) -> None:
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            logging.getLogger("dingrelay").warning("server supervisor is gone; exiting")
-            os._exit(1)
 
 
 def create() -> Flask:
@@ -36,8 +29,8 @@ def create() -> Flask:
     except ConfigError as exc:
         logging.getLogger("dingrelay").error("%s", exc)
         raise SystemExit(2) from None
-    if os.environ.get("DINGRELAY_NO_WORKER") != "1":
-        services.worker.start()
-    if os.environ.get("DINGRELAY_SUPERVISED") == "1":
-        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    return create_app(services.gateway)
+    runtime = Runtime(services, deliver=os.environ.get("DINGRELAY_NO_WORKER") != "1",
+                      parent=os.getppid() if os.environ.get("DINGRELAY_SUPERVISED") == "1" else None)
+    runtime.start()
+    runtime.stop_when_main_thread_ends()
+    return create_app(services.gateway, liveness=runtime)
