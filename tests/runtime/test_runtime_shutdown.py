@@ -66,7 +66,7 @@ def _titles(emu: Emulator) -> set[str]:
 
 
 def _statuses(url: str) -> dict[str, int]:
-    store = SqlStore(url, create=False)
+    store = SqlStore(url, upgrade=False)
     try:
         return {k: v for k, v in store.counts().items() if v}
     finally:
