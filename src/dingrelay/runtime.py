@@ -164,6 +164,8 @@ class Runtime:
         self._started = False
         self._stopped = threading.Event()
         self._lock = threading.Lock()
+        if services.metrics is not None:
+            services.metrics.watch(self)
 
     def start(self) -> Runtime:
         if self._started:
@@ -240,6 +242,14 @@ class Runtime:
 
     def worker_state(self) -> dict[str, Any] | None:
         return self.delivery.state() if self.delivery is not None else None
+
+    # -- what a scrape of /metrics reports (dingrelay.prometheus.Process) -----------------------------------
+
+    def worker_up(self) -> bool | None:
+        return None if self.delivery is None else self.delivery.problem() is None
+
+    def streams_connected(self) -> dict[str, bool]:
+        return {} if self.streams is None else {name: c.connected for name, c in self.streams.clients.items()}
 
     def __enter__(self) -> Runtime:
         return self.start()
