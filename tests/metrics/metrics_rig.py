@@ -42,18 +42,24 @@ class MetricsRig:
         return out
 
 
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples(text: str) -> Samples:
     """(sample name, labels) -> value, parsed by prometheus-client's own parser."""
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def value(parsed: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float | None:
+def value(parsed: Samples, name: str, **labels: str) -> float | None:
     return parsed.get((name, frozenset(labels.items())))
 
 
-def make_rig(tmp_path: Path, store_url: str, *, metrics: dict[str, Any] | None = None) -> Iterator[MetricsRig]:
-    ops, dba = RobotSpec("ops", keywords=["巡检"]), RobotSpec("dba", keywords=[])
+def make_rig(tmp_path: Path, store_url: str, *, metrics: dict[str, Any] | None = None,
+             delivery: dict[str, Any] | None = None, ops_rate: tuple[int, float] = (20, 60.0)) -> Iterator[MetricsRig]:
+    """The rig, served until the generator is closed. ``ops_rate``: robot ops' (rate_limit, rate_window_seconds)."""
+    ops = RobotSpec("ops", keywords=["巡检"], rate_limit=ops_rate[0], rate_window_seconds=ops_rate[1])
+    dba = RobotSpec("dba", keywords=[])
     emu = emulator_for([ops, dba])
     app_secret = secrets.token_urlsafe(32)
     with emu.serve(host="127.0.0.1", port=0) as server:
@@ -61,10 +67,11 @@ def make_rig(tmp_path: Path, store_url: str, *, metrics: dict[str, Any] | None =
             "server": {"listen": "127.0.0.1:0"},
             "storage": {"url": store_url},
             "robots": {r.name: {"webhook": f"{server.url}/robot/send?access_token={r.token}", "secret": r.secret,
-                                "keywords": r.keywords} for r in (ops, dba)},
+                                "keywords": r.keywords, "rate_limit": r.rate_limit,
+                                "rate_window_seconds": r.rate_window_seconds} for r in (ops, dba)},
             "sources": {"heian": {"token": TOKEN, "robots": ["ops"]},
                         "slowlog": {"token": DBA_TOKEN, "robots": ["dba"]}},
-            "delivery": {"backoff_base_seconds": 0.2, "backoff_max_seconds": 1.0, "digest": False},
+            "delivery": delivery or {"backoff_base_seconds": 0.2, "backoff_max_seconds": 1.0, "digest": False},
             "bots": {"helper": {"app_secret": app_secret, "replies": [{"match": "^ping", "text": "pong"}]}},
         }
         if metrics is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 
 from ..metrics import SESSION, robot_label
@@ -31,6 +31,11 @@ def _count(*where: Any) -> Any:
     return select(func.count()).select_from(messages).where(*where).scalar_subquery()
 
 
+def _sends(queue: Any, *where: Any) -> Any:
+    """Two index ranges (in flight; finished within the window) rather than one ``OR`` that reads every row."""
+    return select(func.count()).select_from(sends).where(sends.c.queue == queue, *where).scalar_subquery()
+
+
 def _statement(now: float, low: int, windows: Mapping[str, float]) -> Any:
     q = queue_state.c.queue
     window = case(dict(windows), value=q, else_=literal(DEFAULT_WINDOW)) if windows else literal(DEFAULT_WINDOW)
@@ -39,9 +44,8 @@ def _statement(now: float, low: int, windows: Mapping[str, float]) -> Any:
         _count(messages.c.queue == q, ACTIVE_SQL).label("depth"),
         select(messages.c.created_at).where(messages.c.queue == q, ACTIVE_SQL).order_by(messages.c.seq).limit(1)
         .scalar_subquery().label("oldest"),
-        select(func.count()).select_from(sends).where(
-            sends.c.queue == q, or_(sends.c.finished_at.is_(None), sends.c.finished_at > now - window))
-        .scalar_subquery().label("window_sends"),
+        (_sends(q, sends.c.finished_at.is_(None)) + _sends(q, sends.c.finished_at > now - window))
+        .label("window_sends"),
         _count(messages.c.status == Status.DELIVERED.value, messages.c.queue == q, messages.c.seq >= low)
         .label("delivered"),
         _count(messages.c.status == Status.DEAD.value, messages.c.queue == q, messages.c.seq >= low).label("dead"),
