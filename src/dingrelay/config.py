@@ -125,6 +125,12 @@ class ServerSettings(_Section):
 
 class MetricsSettings(_Section):
     token: OptionalSecret = None   # when set, GET /metrics needs Authorization: Bearer <token>
+    listen: str | None = None      # `dingrelay worker` and `dingrelay stream` (no HTTP API) serve /metrics here
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_shape(cls, v: str | None) -> str | None:
+        return v if v is None else ServerSettings._listen_shape(v)
 
 
 class StorageSettings(_Section):

@@ -1,20 +1,24 @@
 """The outcomes the scripted run does not reach: a retry, a suppressed repeat and a digest of a backlog (robot ops
 allowed 1 send per 2 s); and sessionWebhook replies of a stream-mode bot, counted as ``robot="session"``, with the
-bot's stream connection reported by ``dingrelay_stream_connected``."""
+bot's stream connection reported by ``dingrelay_stream_connected``, served by ``dingrelay stream`` itself on
+``metrics.listen``."""
 
 from __future__ import annotations
 
+import os
 import secrets
-import threading
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
-from gateway_harness import wait_until
+from gateway_harness import free_port, wait_until
 from metrics_rig import TOKEN, MetricsRig, Samples, make_rig, samples, value
-from werkzeug.serving import make_server
 
 from dingrelay.config import load_settings
 from dingrelay.delivery.sql import SqlStore
@@ -22,7 +26,6 @@ from dingrelay.dingtalk.stream import Backoff
 from dingrelay.emulator import Emulator, Fault
 from dingrelay.emulator.stream_user import say_over_stream
 from dingrelay.runtime import Runtime
-from dingrelay.web import create_app
 from dingrelay.wiring import build
 
 
@@ -73,49 +76,85 @@ def test_a_retry_a_suppressed_repeat_and_a_digest_are_counted(slow_ops: MetricsR
 
 
 @contextmanager
-def _stream_gateway(tmp_path: Path) -> Iterator[tuple[Emulator, str, str, Runtime]]:
-    """A gateway's app and runtime with stream mode on (bot helper); yields (emulator, client id, URL, runtime)."""
+def _stream_runtime(tmp_path: Path) -> Iterator[tuple[Emulator, str, str, Runtime]]:
+    """A stream-mode runtime (bot helper) serving /metrics on its own port, as ``dingrelay stream`` runs it with
+    ``metrics.listen``; yields (emulator, client id, the metrics URL, the runtime)."""
     emu = Emulator()
     client_id, secret = "ding" + secrets.token_hex(8), secrets.token_urlsafe(24)
     emu.add_stream_app(client_id, secret)
     with emu.serve(host="127.0.0.1", port=0) as server:
-        path = tmp_path / "dingrelay.yaml"
-        path.write_text(yaml.safe_dump({
-            "storage": {"url": f"sqlite:///{tmp_path / 'stream.db'}"},
-            "bots": {"helper": {"app_secret": secret, "client_id": client_id, "stream_api": server.url,
-                                "replies": [{"match": "^echo (?P<what>.+)", "text": "{{ what }}"}]}}}),
-            encoding="utf-8")
+        path = _stream_config(tmp_path, server.url, client_id, secret)
         services = build(load_settings(path))
-        runtime = Runtime(services, streams=True, backoff=lambda: Backoff(base=0.02, cap=0.5))
-        http = make_server("127.0.0.1", 0, create_app(services.gateway, liveness=runtime), threaded=True)
-        thread = threading.Thread(target=http.serve_forever, daemon=True)
-        with runtime:
-            thread.start()
-            try:
-                yield emu, client_id, f"http://127.0.0.1:{http.server_port}", runtime
-            finally:
-                http.shutdown()
-                http.server_close()
-                thread.join(5)
+        with Runtime(services, streams=True, backoff=lambda: Backoff(base=0.02, cap=0.5),
+                     metrics_listen="127.0.0.1:0") as runtime:
+            assert runtime.metrics is not None
+            yield emu, client_id, f"http://127.0.0.1:{runtime.metrics.port}/metrics", runtime
+
+
+def _stream_config(tmp_path: Path, api: str, client_id: str, secret: str, **metrics: str) -> Path:
+    path = tmp_path / "dingrelay.yaml"
+    config = {"storage": {"url": f"sqlite:///{tmp_path / 'stream.db'}"},
+              "bots": {"helper": {"app_secret": secret, "client_id": client_id, "stream_api": api,
+                                  "replies": [{"match": "^echo (?P<what>.+)", "text": "{{ what }}"}]}}}
+    if metrics:
+        config["metrics"] = metrics
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def _scrape(url: str, **headers: str) -> Samples:
+    r = httpx.get(url, headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    return samples(r.text)
 
 
 def test_session_replies_count_as_robot_session_and_the_stream_connection_is_reported(tmp_path: Path) -> None:
-    import httpx
-
-    with _stream_gateway(tmp_path) as (emu, client_id, url, runtime):
+    with _stream_runtime(tmp_path) as (emu, client_id, url, runtime):
         emu.stream.wait_connected(client_id)
+        assert value(_scrape(url), "dingrelay_stream_connected", bot="helper") == 1
         assert say_over_stream(emu, client_id, "echo 你好").reply()["text"]["content"].startswith("你好")
-        text = httpx.get(f"{url}/metrics", timeout=10).text
+        assert wait_until(lambda: value(_scrape(url), "dingrelay_deliveries_total", robot="session",
+                                        outcome="delivered") == 1, 10)
+        text = httpx.get(url, timeout=10).text
         m = samples(text)
-        assert value(m, "dingrelay_stream_connected", bot="helper") == 1
-        assert wait_until(lambda: value(samples(httpx.get(f"{url}/metrics", timeout=10).text),
-                                        "dingrelay_deliveries_total", robot="session", outcome="delivered") == 1, 10)
-        m = samples(httpx.get(f"{url}/metrics", timeout=10).text)
         assert value(m, "dingrelay_delivery_latency_seconds_count", robot="session") == 1
         assert value(m, "dingrelay_queue_depth", robot="session") == 0
-        assert not any(labels and dict(labels).get("robot", "").startswith("session:") for _, labels in m)
-        assert "sessionWebhook" not in text and client_id not in text
-        runtime.stop()   # the connection closes, the worker stops: a scrape says so
-        m = samples(httpx.get(f"{url}/metrics", timeout=10).text)
-        assert value(m, "dingrelay_stream_connected", bot="helper") == 0
-        assert value(m, "dingrelay_worker_up") == 0
+        assert value(m, "dingrelay_worker_up") == 1
+        assert not any(dict(labels).get("robot", "").startswith("session:") for _, labels in m)
+        assert client_id not in text and "/session/" not in text
+        assert httpx.get(url.replace("/metrics", "/ding/send"), timeout=10).status_code == 404   # metrics only
+        runtime.stop()   # what the next scrape would be made of (the metrics endpoint stops with the runtime)
+        assert (runtime.streams_connected(), runtime.worker_up()) == ({"helper": False}, False)
+
+
+def test_dingrelay_stream_serves_metrics_on_metrics_listen(tmp_path: Path) -> None:
+    emu = Emulator()
+    client_id, secret = "dingcliapp" + secrets.token_hex(4), secrets.token_urlsafe(24)
+    emu.add_stream_app(client_id, secret)
+    port, token = free_port(), "scrape-" + secrets.token_hex(8)
+    log = tmp_path / "stream.log"
+    with emu.serve(host="127.0.0.1", port=0) as server, log.open("wb") as out:
+        path = _stream_config(tmp_path, server.url, client_id, secret, listen=f"127.0.0.1:{port}", token=token)
+        proc = subprocess.Popen([sys.executable, "-m", "dingrelay", "stream", "--config", str(path)],
+                                stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True)
+        try:
+            emu.stream.wait_connected(client_id, timeout=60)
+            url = f"http://127.0.0.1:{port}/metrics"
+            assert wait_until(lambda: _reachable(url), 30)
+            assert httpx.get(url, timeout=10).status_code == 401
+            m = _scrape(url, Authorization=f"Bearer {token}")
+            assert value(m, "dingrelay_stream_connected", bot="helper") == 1
+            assert value(m, "dingrelay_worker_up") == 1
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(30)
+    assert code == 0
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in log.read_text(encoding="utf-8")
+
+
+def _reachable(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return False
+    return True

@@ -5,11 +5,17 @@ a token) and status; requests no rule matches count as ``unmatched``. HTTP callb
 count by outcome: ``answered``, ``duplicate`` (a msgId answered before), ``refused_signature`` (401),
 ``invalid`` (400, 413, 415, 422) or ``failed``. With ``metrics.token`` set, a scrape needs it as
 ``Authorization: Bearer``, compared in constant time.
+
+Processes without the HTTP API (``dingrelay worker``, ``dingrelay stream``) serve ``/metrics`` alone on
+``metrics.listen``: :func:`metrics_server`, an app of this blueprint only, on a small threaded server.
 """
 
 from __future__ import annotations
 
 import hmac
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
@@ -17,7 +23,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..bot import Bots
 from ..delivery.metrics import current_endpoint
-from ..gateway import Rejected
+from ..gateway import Gateway, Rejected
+from . import errors
 from .ding import bearer_token, gateway
 
 bp = Blueprint("metrics", __name__)
@@ -94,3 +101,27 @@ def register(app: Flask) -> None:
         token = g.pop("dingrelay_endpoint", None)
         if token is not None:
             current_endpoint.reset(token)
+
+
+def metrics_app(gateway: Gateway) -> Flask:
+    """An app that serves ``GET /metrics`` only (every other path: a JSON 404)."""
+    app = Flask("dingrelay.metrics")
+    app.extensions["dingrelay.gateway"] = gateway
+    errors.register(app)
+    register(app)
+    app.register_blueprint(bp)
+    return app
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:   # a scrape every few seconds is no news
+        pass
+
+
+def metrics_server(gateway: Gateway, host: str, port: int) -> WSGIServer:
+    """:func:`metrics_app` bound to ``host:port``; the caller runs ``serve_forever`` and ``shutdown``."""
+    return make_server(host, port, metrics_app(gateway), server_class=_Server, handler_class=_QuietHandler)
