@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from metrics_rig import TOKEN, MetricsRig, make_rig, samples, value
 
+from dingrelay import __version__
+
 METRICS_TOKEN = "scrape-me-5c1f0e2a9b"
 
 
@@ -58,3 +60,16 @@ def test_two_apps_in_one_process_count_apart(tmp_path: Path) -> None:
             ma, mb = samples(a.scrape().text), samples(b.scrape().text)
             assert value(ma, "dingrelay_http_requests_total", endpoint="/ding/send", status="200") == 2
             assert value(mb, "dingrelay_http_requests_total", endpoint="/ding/send", status="200") == 1
+
+
+def test_a_scrape_while_the_database_cannot_be_read_still_answers_and_says_so(guarded: MetricsRig) -> None:
+    from sqlalchemy import text
+
+    with guarded.gateway.services.store.engine.begin() as conn:   # the send log is gone: robot_stats fails
+        conn.execute(text("DROP TABLE dr_sends"))
+    r = guarded.scrape(Authorization=f"Bearer {METRICS_TOKEN}")
+    assert r.status_code == 200
+    m = samples(r.text)
+    assert value(m, "dingrelay_database_up") == 0
+    assert value(m, "dingrelay_queue_depth", robot="ops") is None
+    assert value(m, "dingrelay_build_info", version=__version__) == 1
