@@ -4,6 +4,8 @@
 - the emulator imports only the core of ours; the product imports the emulator only from ``dingrelay.cli``;
 - only the storage package ``dingrelay.delivery.sql`` imports SQLAlchemy (or Alembic, or a database driver);
 - only ``dingrelay.web`` imports Flask or werkzeug;
+- only ``dingrelay.prometheus`` imports prometheus-client (everything else records through
+  ``dingrelay.delivery.metrics.Metrics``);
 - only the composition root (``dingrelay.wiring``, ``dingrelay.cli``, ``dingrelay.runtime`` and ``dingrelay.config``
   itself) imports the settings types of ``dingrelay.config``; everything else gets resolved tables;
 - no import cycles among the modules of src/;
@@ -38,6 +40,8 @@ COMPOSITION_ROOT = ("dingrelay.wiring", CLI, "dingrelay.runtime", CONFIG)
 CORE_FORBIDDEN = ("flask", "werkzeug", "sqlalchemy", "alembic", "psycopg", "jinja2")
 WEB_LIBRARIES = ("flask", "werkzeug")
 DATABASE_LIBRARIES = ("sqlalchemy", "alembic", "psycopg")
+PROMETHEUS = "dingrelay.prometheus"
+METRICS_LIBRARIES = ("prometheus_client",)
 MAX_LINES = 400
 
 
@@ -134,6 +138,10 @@ def flask_imports(source: str, module: str, *, is_package: bool = False) -> list
 
 def sql_imports(source: str, module: str, *, is_package: bool = False) -> list[str]:
     return library_imports(source, module, DATABASE_LIBRARIES, is_package=is_package)
+
+
+def metrics_library_imports(source: str, module: str, *, is_package: bool = False) -> list[str]:
+    return library_imports(source, module, METRICS_LIBRARIES, is_package=is_package)
 
 
 def settings_types(config_source: str) -> frozenset[str]:
@@ -266,7 +274,7 @@ def _modules(where: str | None = None, *, outside: tuple[str, ...] = ()) -> list
 
 def test_the_packages_are_where_the_test_looks() -> None:
     assert {"dingrelay.dingtalk.client", "dingrelay.emulator.core", "dingrelay.web.app", "dingrelay.wiring",
-            "dingrelay.cli.demo"} <= set(MODULES)
+            "dingrelay.cli.demo", PROMETHEUS} <= set(MODULES)
     assert {"Settings", "RobotSettings", "SourceSettings", "BotSettings", "ReplyRule"} <= SETTINGS_TYPES
 
 
@@ -298,6 +306,12 @@ def test_only_the_storage_package_imports_sqlalchemy(module: str) -> None:
 def test_flask_and_werkzeug_are_imported_only_under_web(module: str) -> None:
     source, is_package = MODULES[module]
     assert flask_imports(source, module, is_package=is_package) == []
+
+
+@pytest.mark.parametrize("module", _modules(outside=(PROMETHEUS,)))
+def test_only_the_prometheus_module_imports_prometheus_client(module: str) -> None:
+    source, is_package = MODULES[module]
+    assert metrics_library_imports(source, module, is_package=is_package) == []
 
 
 @pytest.mark.parametrize("module", _modules(outside=COMPOSITION_ROOT))
@@ -418,6 +432,17 @@ def test_the_sql_check_catches_database_library_imports(source: str, found: bool
 ])
 def test_the_flask_check_catches_flask_imports(source: str, found: bool) -> None:
     assert bool(flask_imports(source, "dingrelay.cli.send")) is found
+
+
+@pytest.mark.parametrize(("source", "found"), [
+    ("import prometheus_client", True),
+    ("from prometheus_client.core import GaugeMetricFamily", True),
+    ("def f():\n    from prometheus_client import Counter\n", True),
+    ("from ..delivery.metrics import Metrics", False),
+    ("from .. import prometheus", False),
+])
+def test_the_metrics_check_catches_prometheus_client_imports(source: str, found: bool) -> None:
+    assert bool(metrics_library_imports(source, "dingrelay.delivery.worker")) is found
 
 
 @pytest.mark.parametrize(("source", "module", "found"), [

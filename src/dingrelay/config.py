@@ -10,7 +10,6 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -29,29 +28,11 @@ from pydantic import (
 )
 
 from .adapters.matchers import parse_matchers
+from .config_errors import ConfigError, Problem
 from .dingtalk.masking import Secret, WebhookURL
 from .dingtalk.messages import MOBILE
 
 ENV_VAR = "DINGRELAY_CONFIG"
-
-
-@dataclass(frozen=True)
-class Problem:
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}" if self.key else self.message
-
-
-class ConfigError(Exception):
-    """The configuration is unusable; :attr:`problems` lists every reason."""
-
-    def __init__(self, problems: list[Problem], source: str = "config") -> None:
-        self.problems = problems
-        self.source = source
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{source} has {len(problems)} problem(s):\n{lines}")
 
 
 def _to_secret(v: Any) -> Any:
@@ -140,6 +121,16 @@ class ServerSettings(_Section):
     @property
     def base_url(self) -> str:
         return self.public_url.rstrip("/") or f"http://{self.listen}"
+
+
+class MetricsSettings(_Section):
+    token: OptionalSecret = None   # when set, GET /metrics needs Authorization: Bearer <token>
+    listen: str | None = None      # `dingrelay worker` and `dingrelay stream` (no HTTP API) serve /metrics here
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_shape(cls, v: str | None) -> str | None:
+        return v if v is None else ServerSettings._listen_shape(v)
 
 
 class StorageSettings(_Section):
@@ -248,6 +239,7 @@ class BotSettings(_Section):
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     robots: dict[str, RobotSettings] = Field(default_factory=dict)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)

@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .delivery.model import NewMessage, StoredMessage
+from .delivery.metrics import NO_METRICS, Metrics, current_endpoint
+from .delivery.model import NewMessage, Status, StoredMessage
 from .delivery.store import Store
 from .dingtalk.errors import MessageInvalid
 from .dingtalk.keywords import satisfies_keywords
@@ -62,8 +63,9 @@ class Gateway:
     """Accepts messages against ``tables`` (robots, sources, pools, limits), resolved once by the wiring."""
 
     def __init__(self, tables: Tables, store: Store, renderer: Renderer,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, metrics: Metrics = NO_METRICS) -> None:
         self.tables = tables
+        self.metrics = metrics
         self.store = store
         self.renderer = renderer
         self.clock = clock
@@ -166,9 +168,18 @@ class Gateway:
         key = (source, idempotency_key) if idempotency_key else None
         window = self.tables.suppress_window_seconds if source in self.tables.sources else 0.0
         stored, created = self.store.enqueue(new, now=self.clock(), idempotency=key, suppress_seconds=window)
+        if created:
+            self._count(source, stored)
         if not created and len(items) == 1:  # a repeated request: the first request's messages
             return [Accepted(stored, created)]
         return _split(stored, sizes, created)
+
+    def _count(self, source: str, stored: Sequence[StoredMessage]) -> None:
+        endpoint = current_endpoint.get()
+        for m in stored:
+            self.metrics.accepted(source, m.queue, endpoint)
+            if m.status is Status.SUPPRESSED:
+                self.metrics.outcome(m.queue, "suppressed")
 
     def _pick(self, target: str, picked: dict[str, int]) -> str:
         """``target`` itself, or for a pool its robot with the least backlog (``picked`` counts this request's)."""

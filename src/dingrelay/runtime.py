@@ -26,12 +26,15 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     import httpx
 
     from .bot import Bots
     from .delivery.pool import SendPool
     from .delivery.worker import Worker
     from .dingtalk.stream import Backoff, StreamClient
+    from .gateway import Gateway
     from .wiring import Services
 
 log = logging.getLogger("dingrelay.runtime")
@@ -147,23 +150,53 @@ class Streams:
             thread.join(_left(deadline))
 
 
+class MetricsEndpoint:
+    """``GET /metrics`` on ``metrics.listen``, for a process without the HTTP API (``worker``, ``stream``)."""
+
+    def __init__(self, gateway: Gateway, listen: str) -> None:
+        self.gateway = gateway
+        host, _, port = listen.rpartition(":")
+        self.host, self.port = host.strip("[]"), int(port)
+        self.server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from .web.metrics import metrics_server
+
+        self.server = metrics_server(self.gateway, self.host, self.port)
+        self.port = self.server.server_port
+        self._thread = threading.Thread(target=self.server.serve_forever, name="dingrelay-metrics", daemon=True)
+        self._thread.start()
+
+    def stop(self, deadline: float) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self._thread is not None:
+            self._thread.join(_left(deadline))
+
+
 class Runtime:
     """Everything that runs in this process. ``deliver``: run the delivery worker; ``streams``: the stream
-    clients of the bots with a ``client_id``; ``parent``: exit when that process (the server's supervisor) is gone.
+    clients of the bots with a ``client_id``; ``parent``: exit when that process (the server's supervisor) is gone;
+    ``metrics_listen``: serve ``/metrics`` on that HOST:PORT (processes without the HTTP API).
     """
 
     def __init__(self, services: Services, *, deliver: bool = True, streams: bool = False,
                  parent: int | None = None, backoff: Callable[[], Backoff] | None = None,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, metrics_listen: str | None = None) -> None:
         self.services = services
         self.shutdown_seconds = services.settings.server.shutdown_seconds
         self.delivery = Delivery(services.worker, services.executor) if deliver else None
         self.streams = Streams(services, backoff=backoff, transport=transport) if streams else None
         self.parent = parent
+        self.metrics = MetricsEndpoint(services.gateway, metrics_listen) if metrics_listen else None
         self.stopping = False
         self._started = False
         self._stopped = threading.Event()
         self._lock = threading.Lock()
+        if services.metrics is not None:
+            services.metrics.watch(self)
 
     def start(self) -> Runtime:
         if self._started:
@@ -174,6 +207,8 @@ class Runtime:
                 self.delivery.start()
             if self.streams is not None:
                 self.streams.start()
+            if self.metrics is not None:
+                self.metrics.start()
             if self.parent is not None:
                 threading.Thread(target=_exit_with_parent, args=(self.parent,), name="dingrelay-parent-watch",
                                  daemon=True).start()
@@ -200,6 +235,8 @@ class Runtime:
                 self.streams.stop(deadline)
             if self.delivery is not None:
                 self.delivery.stop(deadline)
+            if self.metrics is not None:
+                self.metrics.stop(deadline)
             self._close(deadline)
         finally:
             self._stopped.set()
@@ -240,6 +277,14 @@ class Runtime:
 
     def worker_state(self) -> dict[str, Any] | None:
         return self.delivery.state() if self.delivery is not None else None
+
+    # -- what a scrape of /metrics reports (dingrelay.prometheus.Process) -----------------------------------
+
+    def worker_up(self) -> bool | None:
+        return None if self.delivery is None else self.delivery.problem() is None
+
+    def streams_connected(self) -> dict[str, bool]:
+        return {} if self.streams is None else {name: c.connected for name, c in self.streams.clients.items()}
 
     def __enter__(self) -> Runtime:
         return self.start()

@@ -65,6 +65,8 @@ class Tables:
     suppress_window_seconds: float = 0.0
     #: The gateway's public base URL (the tutorial card's default 详情 link).
     public_url: str = ""
+    #: ``metrics.token``: when set, ``GET /metrics`` needs it as a Bearer token.
+    metrics_token: Secret | None = field(default=None, repr=False)
 
     def robots_of(self, name: str) -> tuple[str, ...]:
         """The robots a source or route entry names: a pool's robots, or the robot itself."""

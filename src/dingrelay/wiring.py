@@ -10,6 +10,7 @@ from types import MappingProxyType
 
 import httpx
 
+from . import __version__
 from .adapters.matchers import parse_matchers
 from .adapters.routing import Mentions, Route, Router
 from .bot import Bots, BotSpec, HandlersNotLoaded, Pipeline, ReplyRule, load_handlers
@@ -23,6 +24,7 @@ from .delivery.worker import Digests, Worker
 from .dingtalk.client import Robot, RobotClient
 from .dingtalk.masking import Secret
 from .gateway import Gateway
+from .prometheus import Prometheus
 from .rendering import Renderer
 from .tables import Limits, RobotEntry, SourceEntry, Tables
 
@@ -40,6 +42,7 @@ class Services:
     worker: Worker
     executor: SendPool | None = None
     bots: Bots | None = None
+    metrics: Prometheus | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -86,6 +89,7 @@ def gateway_tables(settings: Settings) -> Tables:
         limits=Limits(max_body_bytes=settings.server.max_body_bytes),
         suppress_window_seconds=settings.delivery.suppress_window_seconds,
         public_url=settings.server.base_url,
+        metrics_token=settings.metrics.token,
     )
 
 
@@ -111,13 +115,16 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
         rs = settings.robots.get(queue)
         return (rs.rate_limit, rs.rate_window_seconds) if rs else SESSION_LIMIT
 
+    metrics = Prometheus(store, {name: (rs.rate_limit, rs.rate_window_seconds) for name, rs in settings.robots.items()},
+                         version=__version__, bots=list(settings.bots), clock=clock)
     executor = SendPool(threads) if threads else None
     digests = Digests(after_seconds=d.digest_after_seconds,
                       keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()}) if d.digest else None
     worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,
-                    lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor, digests=digests)
-    gateway = Gateway(gateway_tables(settings), store, renderer, clock=clock)
-    services = Services(settings, store, renderer, client, gateway, worker, executor)
+                    lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor, digests=digests,
+                    metrics=metrics)
+    gateway = Gateway(gateway_tables(settings), store, renderer, clock=clock, metrics=metrics)
+    services = Services(settings, store, renderer, client, gateway, worker, executor, metrics=metrics)
     try:
         services.bots = gateway.bots = bots(settings, store, renderer, clock=clock)
     except ConfigError:

@@ -42,7 +42,11 @@ def run_server(config_path: str, listen: str, threads: int, *, shutdown_seconds:
     ).serve()
 
 
-def _can_listen(listen: str) -> None:
+def _metrics_at(listen: str | None) -> str:
+    return f"; metrics on http://{listen}/metrics" if listen else ""
+
+
+def _can_listen(listen: str, key: str = "server.listen (or --listen)") -> None:
     """Exit with one line if ``listen`` is taken (granian would answer with a traceback)."""
     host, _, port = listen.rpartition(":")
     host = host.strip("[]")
@@ -50,7 +54,7 @@ def _can_listen(listen: str) -> None:
         socket.create_server((host, int(port)), family=socket.AF_INET6 if ":" in host else socket.AF_INET).close()
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        fail(f"cannot listen on {listen}: {reason}; stop what uses it, or set server.listen (or --listen)")
+        fail(f"cannot listen on {listen}: {reason}; stop what uses it, or set {key}")
 
 
 @click.command()
@@ -76,8 +80,11 @@ def worker(config_path: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = settings_or_exit(config_path)
-    run_until_signalled(Runtime(services_or_exit(settings)), started=lambda: click.echo(
-        f"dingrelay worker delivering from {settings.storage.masked()}"))
+    if settings.metrics.listen:
+        _can_listen(settings.metrics.listen, "metrics.listen")
+    run_until_signalled(Runtime(services_or_exit(settings), metrics_listen=settings.metrics.listen),
+                        started=lambda: click.echo(f"dingrelay worker delivering from {settings.storage.masked()}"
+                                                   + _metrics_at(settings.metrics.listen)))
 
 
 @click.command()

@@ -12,6 +12,7 @@ import logging
 import click
 
 from .options import config_option, fail, services_or_exit, settings_or_exit
+from .serve import _can_listen, _metrics_at
 
 
 @click.command()
@@ -27,6 +28,9 @@ def stream(config_path: str | None) -> None:
              "and bots.<name>.app_secret (its AppSecret)", 2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    runtime = Runtime(services_or_exit(settings), streams=True)
+    if settings.metrics.listen:
+        _can_listen(settings.metrics.listen, "metrics.listen")
+    runtime = Runtime(services_or_exit(settings), streams=True, metrics_listen=settings.metrics.listen)
     run_until_signalled(runtime, started=lambda: click.echo(
-        f"dingrelay stream: bots {', '.join(names)} (storage {settings.storage.masked()})"))
+        f"dingrelay stream: bots {', '.join(names)} (storage {settings.storage.masked()})"
+        + _metrics_at(settings.metrics.listen)))

@@ -107,6 +107,23 @@ class QueueState:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RobotStats:
+    """One queue at a glance (``/metrics``, the dashboard): a robot's, or every sessionWebhook queue together as
+    ``session``. ``oldest_age_seconds`` is ``None`` when nothing waits; ``paused_until`` only while paused;
+    ``window_sends`` counts the sends in the robot's current rate window; ``delivered_24h`` and ``dead_24h`` the
+    messages accepted in the last 24 h that are now delivered or dead."""
+
+    queue: str
+    depth: int
+    oldest_age_seconds: float | None
+    paused_until: float | None
+    pause_reason: str | None
+    window_sends: int
+    delivered_24h: int
+    dead_24h: int
+
+
 #: The statuses of a bot reply log entry: a delivery is answering it, or has answered.
 REPLY_RUNNING = "running"
 REPLY_DONE = "done"

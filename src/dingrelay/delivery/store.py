@@ -10,10 +10,10 @@ is gone (:mod:`.owner`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from .model import Claim, NewMessage, QueueState, ReplyRecord, StoredMessage
+from .model import Claim, NewMessage, QueueState, ReplyRecord, RobotStats, StoredMessage
 
 
 class StorageUnavailable(Exception):
@@ -79,6 +79,12 @@ class Store(ReplyStore, Protocol):
     def carried(self, digest_id: str) -> list[StoredMessage]: ...
     def counts(self) -> dict[str, int]: ...
     def queues(self, now: float) -> list[QueueState]: ...
+
+    def robot_stats(self, now: float, windows: Mapping[str, float] | None = None) -> list[RobotStats]:
+        """Each queue that has ever had a message, robots by name and sessionWebhooks together as ``session``;
+        ``windows`` gives each robot's rate window in seconds for ``window_sends`` (default 60). It costs index
+        probes per queue, not a scan of the stored messages (``/metrics`` reads it at every scrape)."""
+        ...
 
     def close(self) -> None: ...
 

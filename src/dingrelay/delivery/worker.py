@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from ..dingtalk.errors import DingTalkError, TransportError
 from . import digest
+from .metrics import NO_METRICS, Metrics, robot_label
 from .model import Claim, NewMessage, StoredMessage
 from .retry import Action, RetryPolicy
 from .sender import Sender
@@ -66,6 +67,7 @@ class Worker:
         executor: Executor | None = None,
         digests: Digests | None = None,
         recover_seconds: float = 5.0,
+        metrics: Metrics = NO_METRICS,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -77,6 +79,7 @@ class Worker:
         self.min_pass_seconds = min_pass_seconds
         self.executor = executor
         self.digests = digests
+        self.metrics = metrics
         self._storms: dict[str, float] = {}   # queue in a storm -> when its last digest went
         self._wake = threading.Event()
         self._active: frozenset[str] = frozenset()  # queues with a head, as of the last pass
@@ -107,6 +110,7 @@ class Worker:
         for head in self.store.due_heads(now):
             if head.expires_at is not None and head.expires_at <= now:
                 self.store.dead(head, now=now, errcode=None, error=_expired(head))
+                self.metrics.outcome(robot_label(head.queue), "dead")
                 continue
             limit, window = self.limits(head.queue)
             last = self._storms.get(head.queue)
@@ -161,6 +165,7 @@ class Worker:
             return claim
         if result.message.is_digest:
             self._storms[m.queue] = now
+            self.metrics.outcome(robot_label(m.queue), "digested", len(built.carried))
             log.info("%s: digest %s carries %d message(s), %d still waiting", m.queue, result.message.id,
                      len(built.carried), built.more)
         return result
@@ -183,7 +188,7 @@ class Worker:
         message = claim.message
         try:
             try:
-                self.sender.send(message)
+                self._send(message)
             except DingTalkError as exc:
                 self._failed(claim, exc)
             except Exception as exc:  # a bug must not leave the message stuck in "sending"
@@ -193,10 +198,30 @@ class Worker:
                 now = self.clock()
                 if self._record(claim, "delivered", lambda: self.store.delivered(claim, now=now)):
                     log.debug("delivered %s to %s", message.id, message.queue)
+                    self._observe_delivered(message, now)
         except Exception:  # never into a discarded future
             log.exception("could not finish the send of %s; it is re-queued when its lease ends", message.id)
         finally:
             self._untrack(claim)
+
+    def _send(self, message: StoredMessage) -> None:
+        started = time.monotonic()
+        try:
+            self.sender.send(message)
+        finally:
+            self.metrics.send_duration(robot_label(message.queue), time.monotonic() - started)
+
+    def _observe_delivered(self, message: StoredMessage, now: float) -> None:
+        """Count a delivery, and each message it brought (a digest's: those it carried) from accepted to now."""
+        robot = robot_label(message.queue)
+        self.metrics.outcome(robot, "delivered")
+        try:
+            brought = self.store.carried(message.id) if message.is_digest else [message]
+        except Exception:
+            log.warning("could not read the messages digest %s carried; their latency is not measured", message.id)
+            return
+        for m in brought:
+            self.metrics.delivery_latency(robot, now - m.created_at)
 
     def _record(self, claim: Claim, outcome: str, write: Callable[[], None]) -> bool:
         """Write ``claim``'s outcome, retrying until it is written, its lease ends (recovery then re-queues the
@@ -250,6 +275,7 @@ class Worker:
         message = claim.message
         errcode = getattr(error, "errcode", None)
         decision = self.policy.decide(error, attempts=message.attempts, now=now, since=message.created_at)
+        self._observe_failure(message, decision.action, errcode)
         if decision.action is Action.PAUSE:
             log.warning("%s throttled by DingTalk until %s: %s", message.queue, _fmt(decision.at), error)
             self._record(claim, "paused", lambda: self.store.pause(
@@ -262,6 +288,12 @@ class Worker:
             log.warning("message %s to %s is dead: %s", message.id, message.queue, decision.reason)
             self._record(claim, "dead", lambda: self.store.dead(
                 claim, now=now, errcode=errcode, error=decision.reason))
+
+    def _observe_failure(self, message: StoredMessage, action: Action, errcode: int | None) -> None:
+        robot = robot_label(message.queue)
+        if errcode is not None:
+            self.metrics.dingtalk_error(robot, errcode)
+        self.metrics.outcome(robot, {Action.PAUSE: "paused", Action.RETRY: "retry"}.get(action, "dead"))
 
     def run_forever(self) -> None:
         """Run passes until :meth:`stop`: at once when woken, else when work comes due (at most

@@ -155,6 +155,12 @@ class StreamClient:
         self._done: threading.Event | None = None
         self._closed = False
 
+    @property
+    def connected(self) -> bool:
+        """Is a WebSocket connection open (and the client not closed)?"""
+        with self._lock:
+            return bool(self._open) and not self._closed
+
     def __repr__(self) -> str:
         return f"StreamClient({self.name!r}, client_id={self.client_id!r}, api={self.api!r})"
 

@@ -6,7 +6,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
 from ..gateway import Gateway
-from . import api, callback, ding, errors, health, hooks, openapi, robot_compat
+from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat
 from .health import Liveness
 
 
@@ -24,6 +24,7 @@ def create_app(gateway: Gateway, *, liveness: Liveness | None = None) -> Flask:
     app.extensions["dingrelay.gateway"] = gateway
     app.extensions["dingrelay.liveness"] = liveness
     errors.register(app)
+    metrics.register(app)
     app.register_blueprint(ding.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
@@ -31,4 +32,5 @@ def create_app(gateway: Gateway, *, liveness: Liveness | None = None) -> Flask:
     app.register_blueprint(robot_compat.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(metrics.bp)
     return app

@@ -181,6 +181,12 @@ PATHS: dict[str, Any] = {
     "/-/ready": {"get": {"summary": "the database is reachable, the worker beats, the process is not stopping",
                          "responses": {"200": _json(_ref("Health"), "ready"),
                                        "503": _json(_ref("Health"), "not ready; `reason` says why")}}},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics (text format); with metrics.token set, that token as a Bearer token",
+        "security": [{"bearer": []}, {}],
+        "responses": {"200": {"description": "the metrics",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}} | _errors(401),
+    }},
     "/openapi.json": {"get": {"summary": "this document",
                               "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1")}}},
 }

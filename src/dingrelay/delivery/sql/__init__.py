@@ -2,10 +2,10 @@
 :class:`~dingrelay.delivery.store.Store` protocol on SQLite (WAL) or PostgreSQL, one module per idea: ``tables``
 (the schema as Core objects), ``engines`` (connections, SQLite pragmas, the write lock), ``accept`` (group commit,
 idempotency, suppression), ``claims`` (queue heads, claims, digest claims), ``outcomes`` (delivered, retry, pause,
-dead), ``recovery`` (leases whose process is gone or that ran out), ``reads`` (status and reports), ``replies`` (the
-bots' reply log), ``migrate`` and ``migrations/`` (Alembic revisions applied under a lock), ``rows`` (rows to
-dataclasses). It imports only :mod:`dingrelay.delivery` (models, the protocol, rate limits, lease owners); nothing
-outside this package touches its tables.
+dead), ``recovery`` (leases whose process is gone or that ran out), ``reads`` (status and reports), ``stats`` (every
+queue at a glance, by index probes), ``replies`` (the bots' reply log), ``migrate`` and ``migrations/`` (Alembic
+revisions applied under a lock), ``rows`` (rows to dataclasses). It imports only :mod:`dingrelay.delivery` (models,
+the protocol, rate limits, lease owners); nothing outside this package touches its tables.
 """
 
 from .migrate import SchemaError, SchemaStatus, Upgraded, schema_status, upgrade_schema

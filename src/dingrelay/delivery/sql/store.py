@@ -8,12 +8,12 @@ schema to the head revision when it is made (:mod:`.migrate`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import delete
 
-from ..model import Claim, NewMessage, QueueState, ReplyRecord, StoredMessage
-from . import migrate
+from ..model import Claim, NewMessage, QueueState, ReplyRecord, RobotStats, StoredMessage
+from . import migrate, stats
 from .accept import Acceptor
 from .claims import Claims
 from .engines import Database, Synchronous
@@ -141,6 +141,9 @@ class SqlStore:
 
     def queues(self, now: float) -> list[QueueState]:
         return self._reads.queues(now)
+
+    def robot_stats(self, now: float, windows: Mapping[str, float] | None = None) -> list[RobotStats]:
+        return stats.robot_stats(self.db, now, windows)
 
     # -- the bots' reply log (.replies) ------------------------------------------------------------------
 
