@@ -1,5 +1,5 @@
-"""The one JSON body parser of every endpoint: strict JSON, UTF-8, an object where one is needed, no deeper than
-:data:`MAX_JSON_DEPTH` levels, and text in every string.
+"""The one JSON body parser of every endpoint: the whole body within the size limit (chunked too), strict JSON,
+UTF-8, an object where one is needed, no deeper than :data:`MAX_JSON_DEPTH` levels, and text in every string.
 
 Nesting is limited because later code (validation, templates, ``json.dumps``) recurses into the body: a body that
 ``json.loads`` still takes could otherwise end in a ``RecursionError`` far from here. Strings must be text: a JSON
@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..gateway import Rejected
 
@@ -127,13 +128,25 @@ def _deeper_than(data: Any, max_depth: int) -> bool:
     return False
 
 
+def body_bytes(request: Request) -> bytes:
+    """The whole body, or :class:`RequestEntityTooLarge` when it is over ``request.max_content_length``, with a
+    ``Content-Length`` or without one (chunked)."""
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # werkzeug stops reading a body without Content-Length at the limit, silently: is there more?
+        if request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
+    return raw
+
+
 def json_body(request: Request, *, object_required: bool = True) -> Any:
-    """The request's JSON body, or :class:`Rejected` with 415 (not JSON), 400 (invalid, too deep,
+    """The request's JSON body, or :class:`Rejected` with 415 (not JSON), 413 (too large), 400 (invalid, too deep,
     not an object when ``object_required``) or 422 (a string that is not text, naming the field)."""
     if not request.is_json:
         raise Rejected(415, "unsupported_media_type",
                        f"send Content-Type: application/json (got {request.mimetype or 'none'})", None)
     try:
-        return parse_json(request.get_data(cache=True), object_required=object_required)
+        return parse_json(body_bytes(request), object_required=object_required)
     except BodyInvalid as exc:
         raise Rejected(422 if exc.field is not None else 400, exc.code, exc.message, exc.field) from None

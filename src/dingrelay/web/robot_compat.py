@@ -24,7 +24,7 @@ from ..dingtalk.errors import MessageInvalid
 from ..dingtalk.keywords import satisfies_keywords
 from ..dingtalk.messages import MAX_BODY_BYTES, Message, parse_message
 from ..gateway import Gateway, Rejected
-from .body import BodyInvalid, check_text, parse_json
+from .body import BodyInvalid, body_bytes, check_text, parse_json
 from .ding import gateway
 
 log = logging.getLogger("dingrelay.web.robot_compat")
@@ -109,7 +109,7 @@ def _body() -> tuple[bytes, dict[str, Any]]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise too_long()
     try:
-        raw = request.get_data(cache=True)
+        raw = body_bytes(request)
     except RequestEntityTooLarge:  # the server's own limit (server.max_body_bytes) is lower still
         raise too_long(min(MAX_BODY_BYTES, gateway().tables.limits.max_body_bytes)) from None
     if len(raw) > MAX_BODY_BYTES:  # a chunked body has no Content-Length
