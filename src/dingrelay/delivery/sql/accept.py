@@ -3,8 +3,7 @@
 
 Group commit: requests arriving while another request's transaction is open are written together in the next
 transaction, so concurrent senders share one commit. Each caller still returns only after the transaction holding
-its messages has committed. A batch the database refuses is written again job by job, so one bad request fails
-alone. A message repeating a recent one (same ``fingerprint``, same queue) is stored
+its messages has committed. A message repeating a recent one (same ``fingerprint``, same queue) is stored
 ``suppressed`` with ``duplicate_of``, and counted on the original (``duplicates``).
 """
 
