@@ -215,12 +215,6 @@ def _suppress(conn: Connection, rows: list[dict[str, Any]], *, since: float) -> 
         conn.execute(_COUNT_DUPLICATE, [{"original": o, "n": n} for o, n in counted.items()])
 
 
-def _unreachable(exc: Exception) -> bool:
-    """The database is gone or refuses every connection (an outage), as opposed to refusing one job's data."""
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
-
-
 def _idempotent(conn: Connection, key: tuple[str, str], now: float) -> list[str] | None:
     row = conn.execute(select(idempotency_keys.c.message_ids, idempotency_keys.c.created_at).where(
         idempotency_keys.c.source == key[0], idempotency_keys.c.key == key[1])).first()
@@ -231,3 +225,9 @@ def _idempotent(conn: Connection, key: tuple[str, str], now: float) -> list[str]
                                                   idempotency_keys.c.key == key[1]))
         return None
     return list(json.loads(row.message_ids))
+
+
+def _unreachable(exc: Exception) -> bool:
+    """The database is gone or refuses every connection (an outage), as opposed to refusing one job's data."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
