@@ -139,7 +139,7 @@ def api_only(tmp_path: Path, outage: tuple[Outage, str]) -> Iterator[tuple[Outag
         services.close()
 
 
-def test_during_a_postgresql_outage_reads_get_503_json_and_work_again_after_it(
+def test_during_a_postgresql_outage_reads_and_writes_get_503_json_and_work_again_after_it(
         api_only: tuple[Outage, httpx.Client]) -> None:
     proxy, http = api_only
     mid = http.post("/ding/send", json=TUTORIAL).json()["id"]
@@ -147,9 +147,13 @@ def test_during_a_postgresql_outage_reads_get_503_json_and_work_again_after_it(
     proxy.cut()
     during = http.get(f"/api/v1/messages/{mid}", headers=BEARER)
     health = http.get("/healthz")
+    written = http.post("/ding/send", json=TUTORIAL)
     proxy.restore()
     after = http.get(f"/api/v1/messages/{mid}", headers=BEARER)
+    written_after = http.post("/ding/send", json=TUTORIAL)
 
     assert_storage_unavailable(during)
     assert health.status_code == 503
+    assert_storage_unavailable(written)
     assert after.status_code == 200 and after.json()["id"] == mid
+    assert written_after.status_code == 202, written_after.text
