@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from gateway_harness import InProcessGateway, RobotSpec, emulator_for, write_config
+from hostile import Rig, start
 
 from dingrelay.emulator import Emulator
 
@@ -32,3 +33,9 @@ def gateway(tmp_path: Path, emulator: tuple[Emulator, str], ops: RobotSpec, stor
     gw.close()
 
 
+
+
+@pytest.fixture
+def rig(tmp_path: Path, store_url: str) -> Iterator[Rig]:
+    """A gateway with a source per endpoint and a bot (``hostile.py``), on ``store_url``."""
+    yield from start(tmp_path, store_url)

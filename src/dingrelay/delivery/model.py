@@ -19,6 +19,16 @@ class Status(StrEnum):
 #: Statuses still waiting for delivery (they hold their queue's order).
 ACTIVE = (Status.QUEUED, Status.RETRYING, Status.SENDING)
 
+# The longest value, in characters, the store keeps of each field: the columns of ``delivery/sql/tables.py`` are
+# sized from these, and the web checks what a sender gives against them at the door.
+MAX_ID = 32                  # message ids (the store makes them: lowercase hex)
+MAX_NAME = 100               # source, robot and bot names (``source`` also holds ``robot:<name>``, ``bot:<name>``)
+MAX_QUEUE = 200              # a robot's name, or ``session:<digest>``
+MAX_TITLE = 200              # longer titles are cut: a title is only the message's summary
+MAX_IDEMPOTENCY_KEY = 200    # the ``Idempotency-Key`` header, ``/robot/send``'s ``msgUuid``
+MAX_MSG_ID = 200             # the msgId of a message people sent to a bot
+FINGERPRINT_LENGTH = 64      # a SHA-256 in hex
+
 
 @dataclass(frozen=True)
 class NewMessage:

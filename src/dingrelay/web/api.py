@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from ..gateway import Rejected, message_json, with_mentions
 from .body import json_body
 from .ding import bearer_token, gateway
+from .fields import checked_message_id, idempotency_key
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -37,10 +38,7 @@ def create() -> ResponseReturnValue:
             raise Rejected(422, "invalid_field", "data must be a JSON object", "data")
         message = gw.render(template, {**tdata, "source": source})
     message = with_mentions(message, data.get("at"))
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 0 < len(key) <= 200:
-        raise Rejected(422, "invalid_field", "Idempotency-Key must be 1 to 200 characters", "Idempotency-Key")
-    accepted = gw.accept(source, message, robots, idempotency_key=key)
+    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key(request))
     first = accepted.messages[0]
     body = {"id": first.id, "ids": accepted.ids, "status": str(first.status), "duplicate": not accepted.created}
     return jsonify(body), 202 if accepted.created else 200
@@ -50,4 +48,4 @@ def create() -> ResponseReturnValue:
 def show(message_id: str) -> ResponseReturnValue:
     gw = gateway()
     source = gw.authenticate(bearer_token() or request.args.get("token"))
-    return jsonify(message_json(gw.lookup(source, message_id)))
+    return jsonify(message_json(gw.lookup(source, checked_message_id(message_id))))

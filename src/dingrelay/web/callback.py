@@ -13,6 +13,7 @@ from ..dingtalk.callback import CallbackInvalid, CallbackRejected, parse_callbac
 from ..gateway import Rejected
 from .body import json_body
 from .ding import gateway
+from .fields import checked_msg_id
 from .metrics import note_repeat
 
 bp = Blueprint("callback", __name__)
@@ -37,5 +38,6 @@ def receive(bot: str) -> ResponseReturnValue:
         message = parse_callback(json_body(request))
     except CallbackInvalid as exc:
         raise Rejected(422, "invalid_callback", str(exc), None) from None
+    checked_msg_id(message.msg_id)
     note_repeat(bots, bot, message.msg_id)
     return jsonify(bots.answer(bot, message))

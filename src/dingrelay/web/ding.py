@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from ..gateway import Gateway, Rejected
 from .body import json_body
+from .fields import idempotency_key
 
 bp = Blueprint("ding", __name__)
 
@@ -75,6 +76,6 @@ def send() -> ResponseReturnValue:
     }
     robots = gw.robots_for(source, None)
     message = gw.render(level, fields, field="level")
-    accepted = gw.accept(source, message, robots, idempotency_key=request.headers.get("Idempotency-Key"))
+    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key(request))
     first = accepted.messages[0]
     return jsonify({"id": first.id, "ids": accepted.ids, "status": str(first.status)}), 202

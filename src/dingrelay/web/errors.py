@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -26,6 +26,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(StorageUnavailable)
     def _storage(exc: StorageUnavailable) -> ResponseReturnValue:
         log.error("storage unavailable: %s", exc)
+        if request.method in ("GET", "HEAD"):
+            return error(503, "storage_unavailable", "the database cannot be read now; retry later")
         return error(503, "storage_unavailable", "the message could not be stored; retry later")
 
     @app.errorhandler(HTTPException)

@@ -36,6 +36,7 @@ from ..gateway import Accepted, Gateway, Rejected
 from .body import json_body
 from .ding import bearer_token, gateway
 from .errors import error
+from .fields import text_args
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
@@ -74,7 +75,7 @@ def generic(source: str) -> ResponseReturnValue:
         raise Rejected(422, "missing_field", "add ?template=NAME to the URL: the template that renders this body "
                        f"(templates: {', '.join(gw.renderer.names())})", "template")
     body = json_body(request, object_required=False)
-    args = {k: v for k, v in request.args.items() if k not in ("token", "template")}
+    args = text_args(request.args, skip=("token", "template"))
     data = {**(body if isinstance(body, dict) else {}), "body": body, "args": args, "source": name}
     accepted = gw.accept(name, gw.render(template, data), gw.robots_for(name, None))
     first = accepted.messages[0]

@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from .. import __version__
+from ..delivery.model import MAX_ID, MAX_IDEMPOTENCY_KEY
 
 bp = Blueprint("openapi", __name__)
 
@@ -35,6 +36,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _SEND_ERRORS = (400, 401, 413, 415, 422, 503)
+_IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY}}
 #: The token may also come in the body or the query, so the header is optional.
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}, {}]
 
@@ -108,8 +111,9 @@ SCHEMAS: dict[str, Any] = {
 RESPONSES: dict[str, Any] = {
     f"E{status}": _json(_ref("Error"), text) for status, text in {
         400: "invalid or too deeply nested JSON", 401: "unknown or missing token", 404: "no such resource",
-        405: "method not allowed", 413: "body too large", 415: "not JSON",
-        422: "a field is wrong; `field` names it", 503: "storage unavailable; retry later"}.items()
+        405: "method not allowed", 413: "body too large (with or without Content-Length)", 415: "not JSON",
+        422: "a field is wrong (a bad value, too long, or not text: NUL or a lone surrogate); `field` names it",
+        503: "the database cannot store or read now; retry later"}.items()
 }
 
 
@@ -138,17 +142,18 @@ PATHS: dict[str, Any] = {
         **_post("the tutorial's 巡检 card (green info / red error)", _ref("TutorialBody"),
                 {"202": _json(_ref("Queued"), "stored; it will be delivered")}, *_SEND_ERRORS,
                 security=_BEARER,
-                parameters=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": _STR}]),
+                parameters=[_IDEMPOTENCY_KEY]),
     },
     "/api/v1/messages": _post(
         "any DingTalk message or a named template, to chosen robots", _ref("MessageRequest"),
         {"202": _json(_ref("Queued"), "stored"),
          "200": _json(_ref("Queued"), "this Idempotency-Key was seen within 24 h: the first request's messages")},
         *_SEND_ERRORS, security=_BEARER,
-        parameters=[{"name": "Idempotency-Key", "in": "header", "required": False, "schema": _STR}]),
+        parameters=[_IDEMPOTENCY_KEY]),
     "/api/v1/messages/{message_id}": {"get": {
         "summary": "a message's status, attempts and body (the owning source's token only)",
-        "parameters": [{"name": "message_id", "in": "path", "required": True, "schema": _STR}, _TOKEN_QUERY],
+        "parameters": [{"name": "message_id", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": f"^[0-9a-f]{{1,{MAX_ID}}}$"}}, _TOKEN_QUERY],
         "security": _BEARER,
         "responses": {"200": _json(_ref("Message"), "the message")} | _errors(401, 404, 503),
     }},

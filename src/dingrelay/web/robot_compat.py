@@ -6,7 +6,8 @@ back: HTTP 200 with ``{"errcode": …, "errmsg": …}``. ``errcode 0`` means the
 gateway re-signs it on delivery.
 
 Checks run in DingTalk's order (§1.8): token, Content-Type, size, JSON, signature, msgtype, fields, keywords.
-Bad input never gets a 5xx. Only a failure to store answers HTTP 503 with errcode -1 (系统繁忙), which SDKs retry.
+A string that is not text (NUL, a lone surrogate) is a field error (400402 naming it). Bad input never gets a 5xx.
+Only a failure to store answers HTTP 503 with errcode -1 (系统繁忙), which SDKs retry.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..delivery.model import MAX_IDEMPOTENCY_KEY
 from ..dingtalk import signing
 from ..dingtalk.errors import MessageInvalid
 from ..dingtalk.keywords import satisfies_keywords
 from ..dingtalk.messages import MAX_BODY_BYTES, Message, parse_message
 from ..gateway import Gateway, Rejected
-from .body import BodyInvalid, parse_json
+from .body import BodyInvalid, body_bytes, check_text, parse_json
 from .ding import gateway
 
 log = logging.getLogger("dingrelay.web.robot_compat")
@@ -37,7 +39,7 @@ MSGTYPES = ("text", "link", "markdown", "actionCard", "feedCard", "image")
 _FIRST_FIELD = {"text": "content", "markdown": "title", "link": "title", "actionCard": "title",
                 "feedCard": "links", "image": "picURL"}
 #: ``msgUuid`` becomes the idempotency key, which the store keeps up to this many characters.
-MAX_MSG_UUID = 200
+MAX_MSG_UUID = MAX_IDEMPOTENCY_KEY
 
 
 class DingAnswer(Exception):
@@ -72,9 +74,9 @@ def _ding_answer(exc: DingAnswer) -> tuple[Response, int]:
 def send() -> tuple[Response, int]:
     gw = gateway()
     robot = _robot_for(gw, request.args.get("access_token"))
-    body = _body()
+    raw, body = _body()
     _verify_signature(gw, robot)
-    message, msg_uuid = _message(body)
+    message, msg_uuid = _message(raw, body)
     _check_keywords(gw, robot, message)
     try:
         gw.accept(SOURCE_PREFIX + robot, message, [robot], idempotency_key=msg_uuid)
@@ -100,23 +102,23 @@ def _robot_for(gw: Gateway, token: str | None) -> str:
     return found
 
 
-def _body() -> dict[str, Any]:
+def _body() -> tuple[bytes, dict[str, Any]]:
     media_type = (request.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise DingAnswer(43004, "无效的HTTP HEADER Content-Type")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise too_long()
     try:
-        raw = request.get_data(cache=True)
+        raw = body_bytes(request)
     except RequestEntityTooLarge:  # the server's own limit (server.max_body_bytes) is lower still
         raise too_long(min(MAX_BODY_BYTES, gateway().tables.limits.max_body_bytes)) from None
     if len(raw) > MAX_BODY_BYTES:  # a chunked body has no Content-Length
         raise too_long()
     try:
-        data: dict[str, Any] = parse_json(raw)
+        data: dict[str, Any] = parse_json(raw, text_required=False)  # text is a field's matter: see _message
     except BodyInvalid:  # invalid, too deep, or not an object: DingTalk answers all three alike
         raise DingAnswer(40035, "缺少参数 json") from None
-    return data
+    return raw, data
 
 
 def _verify_signature(gw: Gateway, robot: str) -> None:
@@ -139,10 +141,14 @@ def _verify_signature(gw: Gateway, robot: str) -> None:
         raise DingAnswer(310000, "sign not match") from None
 
 
-def _message(body: dict[str, Any]) -> tuple[Message, str | None]:
+def _message(raw: bytes, body: dict[str, Any]) -> tuple[Message, str | None]:
     msgtype = body.get("msgtype")
     if not isinstance(msgtype, str) or msgtype not in MSGTYPES:
         raise DingAnswer(400105, "不支持的消息类型")
+    try:
+        check_text(raw, body)
+    except BodyInvalid as exc:
+        raise DingAnswer(400402, field_errmsg(msgtype, _dingtalk_field(msgtype, exc.field))) from None
     msg_uuid = body.get("msgUuid")
     if msg_uuid is not None and (not isinstance(msg_uuid, str) or not 0 < len(msg_uuid) <= MAX_MSG_UUID):
         raise DingAnswer(400402, field_errmsg(msgtype, "msgUuid"))

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from ..model import NewMessage, Status, StoredMessage
 from ..store import StorageUnavailable
@@ -94,11 +94,30 @@ class Acceptor:
         return job.result
 
     def _write_batch(self, batch: list[_Job]) -> None:
+        """Write ``batch`` in one transaction. If the database refuses it, write each job again in a transaction
+        of its own, so only the job it refuses fails and its neighbours still commit; unless the database is
+        unreachable: then the jobs left fail alike, without waiting on the database for each."""
+        try:
+            failure = self._write_together(batch)
+            if failure is not None and len(batch) > 1:
+                for job in batch:
+                    failure = self._write_together([job])
+                    if failure is not None and _unreachable(failure):
+                        break  # the jobs not yet re-run keep the batch's error
+        finally:
+            for job in batch:
+                job.finished = True
+
+    def _write_together(self, jobs: list[_Job]) -> Exception | None:
+        """Write ``jobs`` in one transaction: each gets its result, or all get the error, which is returned."""
+        for job in jobs:
+            job.result, job.error = None, None
+        queues = sorted({m.queue for job in jobs for m in job.new})
         try:
             with self.db.tx() as conn:
-                for q in sorted({m.queue for job in batch for m in job.new}):
+                for q in queues:
                     self._ensure_queue(conn, q)
-                for job in batch:
+                for job in jobs:
                     if job.idempotency is None:
                         job.result = (self._insert(conn, job), True)
                         continue
@@ -112,14 +131,14 @@ class Acceptor:
                             job.error = StorageUnavailable("the idempotency key could not be recorded; retry")
                         else:
                             job.result = (get_many(conn, existing), False)
-        except Exception as exc:  # the whole transaction is gone: every caller in the batch gets the error
+        except Exception as exc:  # the whole transaction is gone: every job in it gets the error
+            self._known_queues.difference_update(queues)  # their rows may have been rolled back with it
             error = (StorageUnavailable(f"the database refused the write ({type(exc.orig).__name__})")
                      if isinstance(exc, DBAPIError) else exc)
-            for job in batch:
+            for job in jobs:
                 job.result, job.error = None, error
-        finally:
-            for job in batch:
-                job.finished = True
+            return exc
+        return None
 
     def _write_idempotent(self, conn: Connection, job: _Job) -> tuple[list[StoredMessage], bool]:
         assert job.idempotency is not None
@@ -206,3 +225,9 @@ def _idempotent(conn: Connection, key: tuple[str, str], now: float) -> list[str]
                                                   idempotency_keys.c.key == key[1]))
         return None
     return list(json.loads(row.message_ids))
+
+
+def _unreachable(exc: Exception) -> bool:
+    """The database is gone or refuses every connection (an outage), as opposed to refusing one job's data."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)

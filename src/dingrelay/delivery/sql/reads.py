@@ -1,17 +1,21 @@
 """Reading messages and reporting on queues: the status API, ``/healthz``, the bots' ``status`` command, pools.
 
-Every read goes through :meth:`Database.read` (on SQLite a snapshot that never waits for writers), except
-:func:`get_many`, which reads inside a writer's transaction.
+Every read goes through :func:`reading` (:meth:`Database.read`: on SQLite a snapshot that never waits for
+writers), except :func:`get_many`, which reads inside a writer's transaction. A database that cannot answer raises
+:class:`~dingrelay.delivery.store.StorageUnavailable`, as a failed write does, so callers answer 503, not 500.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ..model import QueueState, Status, StoredMessage
+from ..store import StorageUnavailable
 from .engines import Database
 from .rows import to_message
 from .tables import ACTIVE_SQL, messages, queue_state
@@ -27,17 +31,27 @@ def get_many(conn: Connection, ids: Iterable[str]) -> list[StoredMessage]:
     return [by_id[i] for i in ids if i in by_id]
 
 
+@contextlib.contextmanager
+def reading(db: Database) -> Iterator[Connection]:
+    """A read connection; the database's failures come out as :class:`StorageUnavailable` (no parameters in it)."""
+    try:
+        with db.read() as conn:
+            yield conn
+    except DBAPIError as exc:
+        raise StorageUnavailable(f"the database could not be read ({type(exc.orig).__name__})") from None
+
+
 class Reads:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def ping(self) -> None:
         """Raise unless the database answers."""
-        with self.db.read() as conn:
+        with reading(self.db) as conn:
             conn.execute(text("SELECT 1"))
 
     def get(self, message_id: str) -> StoredMessage | None:
-        with self.db.read() as conn:
+        with reading(self.db) as conn:
             row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
         return to_message(row) if row else None
 
@@ -46,20 +60,20 @@ class Reads:
         return self.backlogs([queue]).get(queue, 0)
 
     def backlogs(self, queues: Sequence[str]) -> dict[str, int]:
-        with self.db.read() as conn:
+        with reading(self.db) as conn:
             rows = conn.execute(select(messages.c.queue, func.count()).where(
                 messages.c.queue.in_(list(queues)), ACTIVE_SQL).group_by(messages.c.queue)).all()
         return {q: 0 for q in queues} | {r[0]: int(r[1]) for r in rows}
 
     def carried(self, digest_id: str) -> list[StoredMessage]:
         """The messages a digest carries, in queue order (not the digest itself)."""
-        with self.db.read() as conn:
+        with reading(self.db) as conn:
             rows = conn.execute(select(messages).where(messages.c.digest_id == digest_id,
                                                        messages.c.id != digest_id).order_by(messages.c.seq)).all()
         return [to_message(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        with self.db.read() as conn:
+        with reading(self.db) as conn:
             rows = conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status)).all()
         out = {s.value: 0 for s in Status}
         out.update({r[0]: int(r[1]) for r in rows})
@@ -69,11 +83,11 @@ class Reads:
         q = select(messages).order_by(messages.c.seq.desc()).limit(limit)
         if queue:
             q = q.where(messages.c.queue == queue)
-        with self.db.read() as conn:
+        with reading(self.db) as conn:
             return [to_message(r) for r in conn.execute(q).all()]
 
     def queues(self, now: float) -> list[QueueState]:
-        with self.db.read() as conn:
+        with reading(self.db) as conn:
             counts = conn.execute(
                 select(messages.c.queue, messages.c.status, func.count())
                 .group_by(messages.c.queue, messages.c.status)).all()

@@ -2,21 +2,37 @@
 
 :mod:`dingrelay.bot.dedup` decides what to do with it; this module only reads and writes the rows, through the
 store's write lock like every other writer. A claim is one transaction: insert, or read the earlier delivery's row
-and take it over when its ``running`` claim is older than the lease.
+and take it over when its ``running`` claim is older than the lease. A database that cannot answer raises
+:class:`~dingrelay.delivery.store.StorageUnavailable` (a callback gets 503, and DingTalk delivers it again).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..model import REPLY_DONE as DONE
 from ..model import REPLY_RUNNING as RUNNING
 from ..model import ReplyRecord
+from ..store import StorageUnavailable
 from .engines import Database
+from .reads import reading
 from .tables import bot_replies as replies
 
 _SELECT = select(replies.c.status, replies.c.via, replies.c.reply)
+
+
+@contextlib.contextmanager
+def _writing(db: Database) -> Iterator[Connection]:
+    try:
+        with db.tx() as conn:
+            yield conn
+    except DBAPIError as exc:
+        raise StorageUnavailable(f"the reply log could not be written ({type(exc.orig).__name__})") from None
 
 
 class Replies:
@@ -27,7 +43,7 @@ class Replies:
         """Take ``msg_id`` for answering: ``None`` if this call took it (new, or a ``running`` claim older than
         ``lease_seconds``, left by a process that died), else what the earlier delivery recorded."""
         key = (replies.c.bot == bot, replies.c.msg_id == msg_id)
-        with self.db.tx() as conn:
+        with _writing(self.db) as conn:
             try:
                 with conn.begin_nested():
                     conn.execute(insert(replies).values(bot=bot, msg_id=msg_id, status=RUNNING, created_at=now))
@@ -44,16 +60,16 @@ class Replies:
         return ReplyRecord(status=row.status, via=row.via, reply_json=row.reply)
 
     def finish_reply(self, bot: str, msg_id: str, reply_json: str | None, *, via: str, now: float) -> None:
-        with self.db.tx() as conn:
+        with _writing(self.db) as conn:
             conn.execute(update(replies).where(replies.c.bot == bot, replies.c.msg_id == msg_id)
                          .values(status=DONE, via=via, reply=reply_json, finished_at=now))
 
     def get_reply(self, bot: str, msg_id: str) -> ReplyRecord | None:
-        with self.db.read() as conn:
+        with reading(self.db) as conn:
             row = conn.execute(_SELECT.where(replies.c.bot == bot, replies.c.msg_id == msg_id)).first()
         return None if row is None else ReplyRecord(status=row.status, via=row.via, reply_json=row.reply)
 
     def purge_replies(self, *, before: float) -> int:
         """Forget the msgIds first seen before ``before``."""
-        with self.db.tx() as conn:
+        with _writing(self.db) as conn:
             return int(conn.execute(delete(replies).where(replies.c.created_at < before)).rowcount)

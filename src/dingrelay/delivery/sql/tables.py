@@ -1,5 +1,6 @@
 """The tables, as SQLAlchemy Core objects for the queries. Their DDL lives in the Alembic revisions
-(``migrations/versions``); ``tests/storage`` checks that a migrated database matches these definitions.
+(``migrations/versions``); ``tests/storage`` checks that a migrated database matches these definitions. The sizes
+of the columns a sender fills come from :mod:`..model` (``MAX_…``), which the web checks at the door.
 
 ``dr_messages`` holds every message; ``dr_queue_state`` one row per queue (its lock and pause); ``dr_sends`` the
 send log the rate limit counts; ``dr_idempotency`` the keys of the last 24 h; ``dr_bot_replies`` what each bot
@@ -10,19 +11,21 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, text
 
+from ..model import FINGERPRINT_LENGTH, MAX_ID, MAX_IDEMPOTENCY_KEY, MAX_MSG_ID, MAX_NAME, MAX_QUEUE, MAX_TITLE
+
 metadata = MetaData()
 BigInt = BigInteger().with_variant(Integer(), "sqlite")
 
 messages = Table(
     "dr_messages", metadata,
     Column("seq", BigInt, primary_key=True, autoincrement=True),
-    Column("id", String(32), nullable=False, unique=True),
-    Column("queue", String(200), nullable=False),
-    Column("robot", String(100)),
+    Column("id", String(MAX_ID), nullable=False, unique=True),
+    Column("queue", String(MAX_QUEUE), nullable=False),
+    Column("robot", String(MAX_NAME)),
     Column("target_url", Text),
-    Column("source", String(100)),
+    Column("source", String(MAX_NAME)),
     Column("msgtype", String(20), nullable=False),
-    Column("title", String(200), nullable=False, default=""),
+    Column("title", String(MAX_TITLE), nullable=False, default=""),
     Column("payload", LargeBinary, nullable=False),
     Column("status", String(12), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
@@ -35,9 +38,9 @@ messages = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("delivered_at", Float),
-    Column("fingerprint", String(64)),
-    Column("digest_id", String(32)),
-    Column("duplicate_of", String(32)),
+    Column("fingerprint", String(FINGERPRINT_LENGTH)),
+    Column("digest_id", String(MAX_ID)),
+    Column("duplicate_of", String(MAX_ID)),
     Column("duplicates", Integer, nullable=False, default=0, server_default=text("0")),
 )
 #: Leads with status: finding the messages in flight (``recover``) is one index range scan.
@@ -52,15 +55,15 @@ Index("dr_messages_fingerprint", messages.c.fingerprint, messages.c.created_at)
 
 idempotency_keys = Table(
     "dr_idempotency", metadata,
-    Column("source", String(100), primary_key=True),
-    Column("key", String(200), primary_key=True),
+    Column("source", String(MAX_NAME), primary_key=True),
+    Column("key", String(MAX_IDEMPOTENCY_KEY), primary_key=True),
     Column("message_ids", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )
 
 queue_state = Table(
     "dr_queue_state", metadata,
-    Column("queue", String(200), primary_key=True),
+    Column("queue", String(MAX_QUEUE), primary_key=True),
     Column("paused_until", Float),
     Column("pause_reason", Text),
 )
@@ -68,7 +71,7 @@ queue_state = Table(
 sends = Table(
     "dr_sends", metadata,
     Column("id", BigInt, primary_key=True, autoincrement=True),
-    Column("queue", String(200), nullable=False),
+    Column("queue", String(MAX_QUEUE), nullable=False),
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float),
 )
@@ -76,8 +79,8 @@ Index("dr_sends_queue", sends.c.queue, sends.c.finished_at)
 
 bot_replies = Table(
     "dr_bot_replies", metadata,
-    Column("bot", String(100), primary_key=True),
-    Column("msg_id", String(200), primary_key=True),
+    Column("bot", String(MAX_NAME), primary_key=True),
+    Column("msg_id", String(MAX_MSG_ID), primary_key=True),
     Column("status", String(10), nullable=False),   # running | done
     Column("via", String(10)),                       # response | session: how the reply went out
     Column("reply", Text),                           # the reply's DingTalk JSON; NULL: no reply
