@@ -124,3 +124,13 @@ class ReplyRecord:
     @property
     def done(self) -> bool:
         return self.status == REPLY_DONE
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A message a bot recorded for answering whose reply was never queued: its process is gone (or its claim
+    outlived the lease). Taken over by the process that read it; ``callback_json`` is the message as received."""
+
+    bot: str
+    msg_id: str
+    callback_json: str = field(repr=False)   # carries the sessionWebhook, a credential
