@@ -14,6 +14,7 @@ import yaml
 from dingrelay.config import load_settings
 from dingrelay.dingtalk.stream import Backoff, StreamClient
 from dingrelay.emulator import Emulator
+from dingrelay.emulator.http import SESSION_PATH
 from dingrelay.emulator.stream_user import StreamConversation, say_over_stream
 from dingrelay.runtime import Runtime
 from dingrelay.wiring import Services, build
@@ -56,11 +57,14 @@ class StreamRig:
         return say_over_stream(self.emu, self.client_id, text, **kwargs)
 
 
-def write_config(path: Path, *, api: str, client_id: str, secret: str, storage_url: str) -> Path:
+def write_config(path: Path, *, api: str, client_id: str, secret: str, storage_url: str, **bot: Any) -> Path:
+    """A stream bot registering at ``api`` (the emulator), whose replies may go to the emulator's sessions; ``bot``:
+    more keys of ``bots.helper``."""
     config = {
         "storage": {"url": storage_url},
         "delivery": {"backoff_base_seconds": 0.2, "backoff_max_seconds": 1.0},
-        "bots": {BOT: {"app_secret": secret, "client_id": client_id, "stream_api": api, "replies": RULES}},
+        "bots": {BOT: {"app_secret": secret, "client_id": client_id, "stream_api": api, "replies": RULES,
+                       "session_webhook_prefixes": [api + SESSION_PATH], **bot}},
     }
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path

@@ -2,7 +2,8 @@
 
 A reply ready within the bot's ``reply_budget_seconds`` goes back in the HTTP response body. Otherwise the caller
 answers ``{"msgtype": "empty"}`` at once, and when the handler finishes its reply is queued durably to the message's
-sessionWebhook, expiring with the session (the worker then marks it dead with that reason).
+sessionWebhook, expiring with the session (the worker then marks it dead with that reason). A sessionWebhook
+outside the bot's allow-list gets no reply (:mod:`.admission`).
 
 Each ``msgId`` runs once: a redelivery gets the reply the first delivery answered in its response, or ``empty``
 when that reply went (or will go) through the sessionWebhook, so the chat never sees it twice.
@@ -21,7 +22,9 @@ from typing import Any, Protocol
 
 from ..delivery.model import NewMessage, StoredMessage
 from ..dingtalk.callback import IncomingMessage, verify_callback
+from ..dingtalk.masking import mask_url
 from ..dingtalk.messages import Message, Text
+from .admission import Refused, admit, reply_allowed
 from .dedup import ReplyLog
 from .pipeline import APOLOGY, SESSION_QUEUE_PREFIX, Pipeline
 
@@ -29,8 +32,11 @@ log = logging.getLogger("dingrelay.bot")
 
 #: The HTTP answer meaning "no reply now" (a slow reply follows through the sessionWebhook).
 EMPTY: dict[str, Any] = {"msgtype": "empty"}
+#: How a message was answered (``dr_bot_replies.via``): in the response body, through the sessionWebhook, or not at
+#: all because its sessionWebhook is not allowed.
 RESPONSE = "response"
 SESSION = "session"
+REFUSED = "refused"
 _POLL_SECONDS = 0.05
 
 
@@ -65,14 +71,25 @@ class Bots:
             raise UnknownBot(name) from None
 
     def verify(self, name: str, timestamp: str | None, sign: str | None) -> None:
-        """Check the callback headers with the bot's app secret; ``CallbackRejected`` if forged, stale or
-        missing (one-hour window, constant-time compare)."""
-        secret = self.pipeline(name).spec.app_secret.reveal()
-        verify_callback(secret, timestamp, sign, clock=self.clock)
+        """Check the callback headers with the bot's app secret; ``CallbackRejected`` if forged, missing, or older
+        than the bot's ``callback_window_seconds`` (constant-time compare)."""
+        spec = self.pipeline(name).spec
+        verify_callback(spec.app_secret.reveal(), timestamp, sign, clock=self.clock,
+                        window_ms=int(spec.callback_window_seconds * 1000))
+
+    def admit(self, name: str, message: IncomingMessage) -> None:
+        """:class:`~.admission.Refused` (and logged) when ``message`` names another robot or corp than the bot's."""
+        try:
+            admit(self.pipeline(name).spec, message)
+        except Refused as exc:
+            log.warning("bot %s: refused message %s: %s", name, message.msg_id, exc)
+            raise
 
     def answer(self, name: str, message: IncomingMessage) -> dict[str, Any]:
-        """The JSON body for DingTalk's callback request: the reply, or :data:`EMPTY`."""
+        """The JSON body for DingTalk's callback request: the reply, or :data:`EMPTY`. Raises
+        :class:`~.admission.Refused` for a message that is not for this bot."""
         pipeline = self.pipeline(name)
+        self.admit(name, message)
         budget = pipeline.spec.reply_budget_seconds
         seen = self.replies.claim(name, message.msg_id, now=self.clock())
         if seen is not None:
@@ -95,8 +112,13 @@ class Bots:
 
     def answer_via_session(self, name: str, message: IncomingMessage) -> bool:
         """Stream mode: run the pipeline in the pool and queue its reply to the sessionWebhook (there is no
-        response body to answer in). False, running nothing, when this msgId was already taken."""
+        response body to answer in). False, running nothing, when this msgId was already taken or the message is
+        not for this bot (logged)."""
         pipeline = self.pipeline(name)
+        try:
+            self.admit(name, message)
+        except Refused:
+            return False
         if self.replies.claim(name, message.msg_id, now=self.clock()) is not None:
             log.info("bot %s: message %s delivered again; not run twice", name, message.msg_id)
             return False
@@ -124,9 +146,15 @@ class Bots:
         return EMPTY
 
     def send_later(self, name: str, message: IncomingMessage, reply: Message | None) -> None:
-        """Queue a slow reply to the message's sessionWebhook, and remember it for redeliveries."""
+        """Queue a slow reply to the message's sessionWebhook, and remember it for redeliveries. A sessionWebhook
+        the bot's ``session_webhook_prefixes`` do not admit gets nothing: the reply is refused."""
         now = self.clock()
-        if reply is not None and message.session_webhook:
+        via = SESSION
+        if reply is not None and message.session_webhook and not reply_allowed(self.pipeline(name).spec, message):
+            log.warning("bot %s: message %s: its sessionWebhook %s is not under bots.%s.session_webhook_prefixes; "
+                        "the reply is refused", name, message.msg_id, mask_url(message.session_webhook), name)
+            via = REFUSED
+        elif reply is not None and message.session_webhook:
             expires = message.session_webhook_expired_time / 1000 if message.session_webhook_expired_time else None
             self.queue.enqueue([NewMessage(
                 queue=session_queue(message.session_webhook), target_url=message.session_webhook,
@@ -135,7 +163,7 @@ class Bots:
         elif reply is not None:
             log.warning("bot %s: message %s has no sessionWebhook; its slow reply is dropped", name, message.msg_id)
         self.replies.finish(name, message.msg_id, reply.to_payload() if reply is not None else None,
-                            via=SESSION, now=now)
+                            via=via, now=now)
 
     def close(self) -> None:
         """Wait for running handlers (their slow replies are queued before this returns)."""
