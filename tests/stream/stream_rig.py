@@ -72,17 +72,20 @@ def write_config(path: Path, *, api: str, client_id: str, secret: str, storage_u
 
 @contextmanager
 def stream_rig(tmp_path: Path, *, configured_secret: str | None = None,
-               backoff: Backoff | None = None, connect: bool = True) -> Iterator[StreamRig]:
+               backoff: Backoff | None = None, connect: bool = True, bot: dict[str, Any] | None = None
+               ) -> Iterator[StreamRig]:
     """A served emulator with the app registered, and a running stream :class:`Runtime` for bot ``helper``.
 
-    ``configured_secret`` puts a different secret in dingrelay's config; ``connect`` waits for the first connection.
+    ``configured_secret`` puts a different secret in dingrelay's config; ``connect`` waits for the first connection;
+    ``bot`` holds more keys of ``bots.helper``.
     """
     emu = Emulator()
     client_id, secret = "ding" + secrets.token_hex(8), secrets.token_urlsafe(24)
     emu.add_stream_app(client_id, secret)
     with emu.serve(host="127.0.0.1", port=0) as server:
         path = write_config(tmp_path / "dingrelay.yaml", api=server.url, client_id=client_id,
-                            secret=configured_secret or secret, storage_url=f"sqlite:///{tmp_path / 'stream.db'}")
+                            secret=configured_secret or secret, storage_url=f"sqlite:///{tmp_path / 'stream.db'}",
+                            **(bot or {}))
         services = build(load_settings(path))
         with Runtime(services, streams=True, backoff=(lambda: backoff) if backoff else fast_backoff) as runtime:
             if connect:
