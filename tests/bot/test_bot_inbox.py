@@ -15,7 +15,7 @@ import pytest
 from gateway_harness import wait_until
 from sqlalchemy import text
 
-from dingrelay.bot import Bots, BotSpec, Context, Pipeline, command
+from dingrelay.bot import EMPTY, Bots, BotSpec, Context, Pipeline, command
 from dingrelay.bot.dedup import LEASE_SECONDS, ReplyLog
 from dingrelay.bot.registry import handlers_in
 from dingrelay.bot.service import session_queue
@@ -52,7 +52,7 @@ def store(store_url: str) -> Iterator[SqlStore]:
 @pytest.fixture
 def bots(store: SqlStore) -> Iterator[Bots]:
     CALLS.clear()
-    spec = BotSpec("helper", app_secret=Secret("x"),
+    spec = BotSpec("helper", app_secret=Secret("x"), reply_budget_seconds=0.05,
                    session_webhook_prefixes=tuple(UrlPrefix.parse(p) for p in DEFAULT_SESSION_WEBHOOK_PREFIXES))
     pipeline = Pipeline(spec, renderer=Renderer(), status=store, handlers=handlers_in(_Handlers))
     b = Bots({"helper": pipeline}, replies=ReplyLog(store), queue=store, clock=lambda: T0, resume_seconds=0.05)
@@ -137,9 +137,11 @@ def test_a_redelivery_takes_over_a_claim_whose_process_is_gone(store: SqlStore) 
     assert seen is not None and not seen.done
 
 
-def test_a_stream_message_is_recorded_with_its_process_before_answer_via_session_returns(store: SqlStore,
-                                                                                          bots: Bots) -> None:
-    """What the stream client's ACK waits for: once answer_via_session returned, the message is in the store."""
+@pytest.mark.parametrize("via", ["stream", "http"])
+def test_a_message_is_recorded_with_its_process_before_it_is_acked_or_answered_empty(store: SqlStore, bots: Bots,
+                                                                                     via: str) -> None:
+    """What the stream client's ACK waits for (once answer_via_session returned, the message is in the store), and
+    what an HTTP callback too slow for its response leaves, so that the reply still follows after a crash."""
     release = threading.Event()
 
     @command("hold")
@@ -149,7 +151,10 @@ def test_a_stream_message_is_recorded_with_its_process_before_answer_via_session
 
     bots.pipelines["helper"].handlers.extend(handlers_in(type("H", (), {"hold": hold})))
     try:
-        assert bots.answer_via_session("helper", message("hold 住", "msgB==")) is True
+        if via == "stream":
+            assert bots.answer_via_session("helper", message("hold 住", "msgB==")) is True
+        else:
+            assert bots.answer("helper", message("hold 住", "msgB==")) == EMPTY
         with store.engine.connect() as conn:   # the handler is still running
             row = conn.execute(text("SELECT status, callback, lease_owner FROM dr_bot_replies")).one()
         assert (row.status, row.lease_owner) == ("running", str(owner.current()))
