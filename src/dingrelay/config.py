@@ -29,6 +29,7 @@ from pydantic import (
 
 from .adapters.matchers import parse_matchers
 from .config_errors import ConfigError, Problem
+from .dingtalk.callback import DEFAULT_SESSION_WEBHOOK_PREFIXES, UrlPrefixText
 from .dingtalk.masking import Secret, WebhookURL
 from .dingtalk.messages import MOBILE
 
@@ -234,6 +235,10 @@ class BotSettings(_Section):
     vars: dict[str, Any] = Field(default_factory=dict)   # extra variables every reply template sees
     reply_budget_seconds: float = Field(default=1.5, gt=0, le=10)
     stream_api: str = "https://api.dingtalk.com"        # stream mode registers here (tests: the emulator's URL)
+    session_webhook_prefixes: tuple[UrlPrefixText, ...] = DEFAULT_SESSION_WEBHOOK_PREFIXES  # replies go only there
+    robot_code: str | None = None                       # set: callbacks with another robotCode are refused
+    corp_id: str | None = None                          # set: callbacks with another chatbotCorpId are refused
+    callback_window_seconds: float = Field(default=3600.0, gt=0, le=3600)  # how old a signed timestamp may be
 
 
 class Settings(_Section):
@@ -325,9 +330,7 @@ def _problems_from(exc: ValidationError, data: Any) -> list[Problem]:
         elif err["type"] == "missing":
             msg = "is required"
         if not loc:  # cross-reference problems come joined, one "key: message" per line
-            for part in msg.split("\n"):
-                k, _, m = part.partition(": ")
-                out.append(Problem(k, m))
+            out += [Problem(*part.partition(": ")[::2]) for part in msg.split("\n")]
             continue
         out.append(Problem(key, msg))
     return out
@@ -349,8 +352,7 @@ def _known_fields(loc: list[str]) -> list[str]:
 
 def parse_settings(data: Any, *, env: Mapping[str, str] | None = None, source: str = "config") -> Settings:
     """Validate an already-loaded mapping (``None`` gives the defaults)."""
-    if data is None:
-        data = {}
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError([Problem("", "the file must be a YAML mapping of sections (robots:, sources:, ...)")],
                           source)
@@ -370,8 +372,7 @@ def parse_settings(data: Any, *, env: Mapping[str, str] | None = None, source: s
 def load_settings(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> Settings:
     """Read the YAML file at ``path`` (or ``$DINGRELAY_CONFIG``); raise :class:`ConfigError` listing every problem."""
     environ = os.environ if env is None else env
-    if path is None:
-        path = environ.get(ENV_VAR)
+    path = environ.get(ENV_VAR) if path is None else path
     if not path:
         raise ConfigError([Problem("", f"no configuration file: pass --config FILE or set {ENV_VAR}")])
     p = Path(path)

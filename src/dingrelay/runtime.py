@@ -205,6 +205,8 @@ class Runtime:
         try:
             if self.delivery is not None:
                 self.delivery.start()
+            if self.services.bots is not None:  # answers what a process that is gone left unanswered
+                self.services.bots.start()
             if self.streams is not None:
                 self.streams.start()
             if self.metrics is not None:

@@ -21,6 +21,7 @@ from .delivery.retry import RetryPolicy
 from .delivery.sender import Sender
 from .delivery.sql import SqlStore
 from .delivery.worker import Digests, Worker
+from .dingtalk.callback import UrlPrefix
 from .dingtalk.client import Robot, RobotClient
 from .dingtalk.masking import Secret
 from .gateway import Gateway
@@ -96,7 +97,9 @@ def gateway_tables(settings: Settings) -> Tables:
 def bot_spec(name: str, bs: BotSettings) -> BotSpec:
     return BotSpec(name, app_secret=bs.app_secret,
                    rules=tuple(ReplyRule(i, re.compile(r.match), r.template, r.text) for i, r in enumerate(bs.replies)),
-                   vars=MappingProxyType(dict(bs.vars)), reply_budget_seconds=bs.reply_budget_seconds)
+                   vars=MappingProxyType(dict(bs.vars)), reply_budget_seconds=bs.reply_budget_seconds,
+                   session_webhook_prefixes=tuple(UrlPrefix.parse(p) for p in bs.session_webhook_prefixes),
+                   robot_code=bs.robot_code, corp_id=bs.corp_id, callback_window_seconds=bs.callback_window_seconds)
 
 
 def build(settings: Settings, *, clock: Callable[[], float] = time.time,

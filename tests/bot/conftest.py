@@ -12,6 +12,8 @@ import yaml
 from bot_rig import BotRig
 from gateway_harness import InProcessGateway, RobotSpec, emulator_for
 
+from dingrelay.emulator.http import SESSION_PATH
+
 WEATHER = """{% set title %}{{ city }}天气{% endset %}
 #### {{ city }}天气
 {{ sender_nick }}，{{ city }}今天晴，25°C。
@@ -38,7 +40,13 @@ def handlers() -> Iterator[None]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, store_url: str, ops: RobotSpec, handlers: None) -> Iterator[BotRig]:
+def bot_extra(request: pytest.FixtureRequest) -> dict:
+    """More keys for ``bots.helper`` (``@pytest.mark.parametrize("bot_extra", [{...}], indirect=True)``)."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def rig(tmp_path: Path, store_url: str, ops: RobotSpec, handlers: None, bot_extra: dict) -> Iterator[BotRig]:
     emu = emulator_for([ops])
     templates = tmp_path / "templates"
     templates.mkdir()
@@ -54,7 +62,8 @@ def rig(tmp_path: Path, store_url: str, ops: RobotSpec, handlers: None) -> Itera
             "templates": {"dir": str(templates)},
             "delivery": {"backoff_base_seconds": 0.2, "backoff_max_seconds": 1.0},
             "bots": {"helper": {"app_secret": secret, "replies": RULES, "handlers": "bot_handlers",
-                                "vars": {"oncall": "王五"}, "reply_budget_seconds": 1.0}},
+                                "vars": {"oncall": "王五"}, "reply_budget_seconds": 1.0,
+                                "session_webhook_prefixes": [f"{server.url}{SESSION_PATH}"], **bot_extra}},
         }
         path = tmp_path / "dingrelay.yaml"
         path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")

@@ -4,13 +4,15 @@ upgraded in place with its messages, a newer or broken schema is refused and a f
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from legacy_schemas import VERSIONS, create, text_message
 from sqlalchemy import create_engine, inspect, text
 
 from dingrelay.delivery.model import Claim, NewMessage, Status
-from dingrelay.delivery.sql import SchemaError, SqlStore, schema_status, upgrade_schema
+from dingrelay.delivery.sql import SchemaError, SqlStore, migrate, schema_status, upgrade_schema
+from dingrelay.delivery.sql.engines import Database
 from dingrelay.delivery.sql.migrate import VERSION_TABLE, head
 from dingrelay.delivery.sql.tables import metadata
 
@@ -38,8 +40,8 @@ def test_an_empty_database_gets_the_head_schema_exactly_as_the_queries_expect(st
 
     store = SqlStore(store_url)
     try:
-        assert schema_status(store_url).revision == head() == "0001"
-        assert schema_status(store_url).describe() == "0001 (head)"
+        assert schema_status(store_url).revision == head()
+        assert schema_status(store_url).describe() == f"{head()} (head)"
         assert drift(store) == []
     finally:
         store.close()
@@ -56,7 +58,7 @@ def test_a_database_made_before_migrations_is_upgraded_in_place_and_keeps_its_qu
 
     store = SqlStore(store_url)
     try:
-        assert schema_status(store_url).describe() == "0001 (head)"
+        assert schema_status(store_url).describe() == f"{head()} (head)"
         assert drift(store) == []
         assert [store.get(i).status for i in ids] == [Status.QUEUED, Status.QUEUED]  # type: ignore[union-attr]
         [head_] = store.due_heads(T0 + 10)
@@ -83,7 +85,7 @@ def test_a_database_upgraded_by_a_newer_dingrelay_is_refused_naming_its_revision
 
     with pytest.raises(SchemaError, match="0999"):
         SqlStore(store_url)
-    assert schema_status(store_url).describe() == "0999 (newer than this dingrelay, whose head is 0001)"
+    assert schema_status(store_url).describe() == f"0999 (newer than this dingrelay, whose head is {head()})"
 
 
 def test_a_failed_upgrade_leaves_no_half_made_schema(store_url: str) -> None:
@@ -96,3 +98,68 @@ def test_a_failed_upgrade_leaves_no_half_made_schema(store_url: str) -> None:
     with pytest.raises(RuntimeError, match="dr_sends lacks column"):
         SqlStore(store_url)
     assert tables(store_url) == {"dr_sends"}
+
+
+def _at(url: str, revision: str, *, down: bool = False) -> None:
+    """Bring the database at ``url`` to ``revision`` with our migrations, as an older (or, ``down``, a rolled back)
+    dingrelay left it."""
+    db = Database(url)
+    try:
+        with db.tx() as conn:
+            (command.downgrade if down else command.upgrade)(migrate.config(conn), revision)
+    finally:
+        db.close()
+
+
+def _replies(url: str) -> list[tuple[str, str, str | None]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [(r.msg_id, r.status, r.via) for r in conn.execute(text(
+                "SELECT msg_id, status, via FROM dr_bot_replies ORDER BY msg_id"))]
+    finally:
+        engine.dispose()
+
+
+def test_a_database_at_0001_gets_the_bots_inbox_and_keeps_its_reply_log(store_url: str) -> None:
+    _at(store_url, "0001")
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO dr_bot_replies (bot, msg_id, status, via, reply, created_at, finished_at) "
+                          "VALUES ('helper', 'old-done', 'done', 'session', NULL, :t, :t), "
+                          "('helper', 'old-running', 'running', NULL, NULL, :t, NULL)"), {"t": T0})
+    engine.dispose()
+
+    store = SqlStore(store_url)
+    try:
+        assert schema_status(store_url).revision == head() == "0003"
+        assert drift(store) == []
+        assert _replies(store_url) == [("old-done", "done", "session"), ("old-running", "running", None)]
+        # a claim left running by a version that did not keep messages has nothing to answer again
+        assert store.take_abandoned(["helper"], now=T0 + 10_000, lease_seconds=600) == []
+        # and the new columns work: a claim keeps its message until it is finished
+        assert store.claim_reply("helper", "new", now=T0, lease_seconds=600, callback_json='{"msgId": "new"}') is None
+        [taken] = store.take_abandoned(["helper"], now=T0 + 601, lease_seconds=600)
+        assert (taken.msg_id, taken.callback_json) == ("new", '{"msgId": "new"}')
+    finally:
+        store.close()
+
+
+def test_the_bots_inbox_revision_rolls_back_to_0001_keeping_the_reply_log(store_url: str) -> None:
+    store = SqlStore(store_url)
+    try:
+        store.claim_reply("helper", "m1", now=T0, lease_seconds=600, callback_json="{}")
+        store.finish_reply("helper", "m1", None, via="session", now=T0 + 1)
+    finally:
+        store.close()
+    _at(store_url, "0001", down=True)
+    assert schema_status(store_url).revision == "0001"
+    assert _replies(store_url) == [("m1", "done", "session")]
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("dr_bot_replies")}
+            indexes = {i["name"] for i in inspect(conn).get_indexes("dr_bot_replies")}
+    finally:
+        engine.dispose()
+    assert {"callback", "lease_owner"}.isdisjoint(columns) and "dr_bot_replies_running" not in indexes

@@ -14,6 +14,7 @@ import yaml
 from dingrelay.config import load_settings
 from dingrelay.dingtalk.stream import Backoff, StreamClient
 from dingrelay.emulator import Emulator
+from dingrelay.emulator.http import SESSION_PATH
 from dingrelay.emulator.stream_user import StreamConversation, say_over_stream
 from dingrelay.runtime import Runtime
 from dingrelay.wiring import Services, build
@@ -56,11 +57,14 @@ class StreamRig:
         return say_over_stream(self.emu, self.client_id, text, **kwargs)
 
 
-def write_config(path: Path, *, api: str, client_id: str, secret: str, storage_url: str) -> Path:
+def write_config(path: Path, *, api: str, client_id: str, secret: str, storage_url: str, **bot: Any) -> Path:
+    """A stream bot registering at ``api`` (the emulator), whose replies may go to the emulator's sessions; ``bot``:
+    more keys of ``bots.helper``."""
     config = {
         "storage": {"url": storage_url},
         "delivery": {"backoff_base_seconds": 0.2, "backoff_max_seconds": 1.0},
-        "bots": {BOT: {"app_secret": secret, "client_id": client_id, "stream_api": api, "replies": RULES}},
+        "bots": {BOT: {"app_secret": secret, "client_id": client_id, "stream_api": api, "replies": RULES,
+                       "session_webhook_prefixes": [api + SESSION_PATH], **bot}},
     }
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return path
@@ -68,17 +72,20 @@ def write_config(path: Path, *, api: str, client_id: str, secret: str, storage_u
 
 @contextmanager
 def stream_rig(tmp_path: Path, *, configured_secret: str | None = None,
-               backoff: Backoff | None = None, connect: bool = True) -> Iterator[StreamRig]:
+               backoff: Backoff | None = None, connect: bool = True, bot: dict[str, Any] | None = None
+               ) -> Iterator[StreamRig]:
     """A served emulator with the app registered, and a running stream :class:`Runtime` for bot ``helper``.
 
-    ``configured_secret`` puts a different secret in dingrelay's config; ``connect`` waits for the first connection.
+    ``configured_secret`` puts a different secret in dingrelay's config; ``connect`` waits for the first connection;
+    ``bot`` holds more keys of ``bots.helper``.
     """
     emu = Emulator()
     client_id, secret = "ding" + secrets.token_hex(8), secrets.token_urlsafe(24)
     emu.add_stream_app(client_id, secret)
     with emu.serve(host="127.0.0.1", port=0) as server:
         path = write_config(tmp_path / "dingrelay.yaml", api=server.url, client_id=client_id,
-                            secret=configured_secret or secret, storage_url=f"sqlite:///{tmp_path / 'stream.db'}")
+                            secret=configured_secret or secret, storage_url=f"sqlite:///{tmp_path / 'stream.db'}",
+                            **(bot or {}))
         services = build(load_settings(path))
         with Runtime(services, streams=True, backoff=(lambda: backoff) if backoff else fast_backoff) as runtime:
             if connect:

@@ -142,6 +142,30 @@ def test_a_failing_handler_gets_a_500_ack_and_no_trace_in_it() -> None:
     assert "hunter2" not in json.dumps(ack)
 
 
+def test_a_message_that_could_not_be_recorded_gets_a_500_ack_and_its_redelivery_is_handled() -> None:
+    """The ACK tells DingTalk the message is ours; one we failed to record is not, and must not be dropped later as
+    a duplicate of itself."""
+    calls: list[str] = []
+
+    def record(topic: str, data: dict) -> None:
+        calls.append(data["msgId"])
+        if len(calls) == 1:
+            raise ConnectionError("the database is unreachable")
+
+    c = StreamClient("dingkey", SECRET, record, transport=httpx.MockTransport(lambda r: httpx.Response(500)))
+    body = {"msgtype": "text", "msgId": "msgA==", "text": {"content": " hi"}}
+    try:
+        first, _ = c.handle(frame("CALLBACK", ROBOT_TOPIC, body, "m1"))
+        again, _ = c.handle(frame("CALLBACK", ROBOT_TOPIC, body, "m1"))
+        then, _ = c.handle(frame("CALLBACK", ROBOT_TOPIC, body, "m2"))
+    finally:
+        c.close()
+    assert first is not None and again is not None and then is not None
+    assert (first["code"], again["code"], then["code"]) == (500, 200, 200)
+    assert calls == ["msgA==", "msgA=="]      # handled once it could be recorded, and not again after that
+    assert c.duplicates == 1
+
+
 @pytest.mark.parametrize("raw", ["not json", "[]", json.dumps({"type": "CALLBACK", "headers": {}})])
 def test_a_frame_without_a_message_id_cannot_be_acked_and_is_ignored(client: StreamClient, raw: str) -> None:
     assert client.handle(raw) == (None, False)

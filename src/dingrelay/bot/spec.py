@@ -1,4 +1,6 @@
-"""One bot as the composition root resolved it at start: its secret, reply rules, vars and reply budget.
+"""One bot as the composition root resolved it at start: its secret, reply rules, vars, reply budget, and what it
+accepts: the callbacks' robotCode and corp, their signatures' age, and where replies may go (the sessionWebhook
+allow-list).
 
 Frozen and free of the configuration types: ``dingrelay.wiring`` builds a :class:`BotSpec` from ``bots.<name>``.
 """
@@ -11,10 +13,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..dingtalk.callback import DEFAULT_SESSION_WEBHOOK_PREFIXES, UrlPrefix
 from ..dingtalk.masking import Secret
 
 #: How long a callback waits for its reply before answering ``empty`` (the reply then goes via sessionWebhook).
 DEFAULT_REPLY_BUDGET_SECONDS = 1.5
+#: How old a callback's signed timestamp may be: DingTalk's own window (PROTOCOL.md §2.1).
+DEFAULT_CALLBACK_WINDOW_SECONDS = 3600.0
+DEFAULT_SESSION_PREFIXES = tuple(UrlPrefix.parse(p) for p in DEFAULT_SESSION_WEBHOOK_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -40,3 +46,7 @@ class BotSpec:
     rules: tuple[ReplyRule, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     reply_budget_seconds: float = DEFAULT_REPLY_BUDGET_SECONDS
+    session_webhook_prefixes: tuple[UrlPrefix, ...] = DEFAULT_SESSION_PREFIXES
+    robot_code: str | None = None      # None: any robotCode
+    corp_id: str | None = None         # None: any chatbotCorpId
+    callback_window_seconds: float = DEFAULT_CALLBACK_WINDOW_SECONDS

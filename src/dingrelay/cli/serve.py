@@ -90,9 +90,15 @@ def worker(config_path: str | None) -> None:
 @click.command()
 @config_option
 def check(config_path: str | None) -> None:
-    """Validate the configuration; print every problem, or the effective config with secrets masked."""
+    """Validate the configuration; print every problem, or the effective config with secrets masked. Secrets
+    written in the file instead of ``${ENV}`` get a warning each (on stderr; the exit code stays 0)."""
     import yaml
 
+    from .literals import literal_secrets_in
+
     settings = settings_or_exit(config_path)
+    assert config_path  # settings_or_exit exits without one
     click.echo(yaml.safe_dump(settings.masked(), allow_unicode=True, sort_keys=False).rstrip())
+    for warning in literal_secrets_in(config_path):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"ok: {len(settings.robots)} robot(s), {len(settings.sources)} source(s)")

@@ -1,10 +1,16 @@
-"""What the queue stores, as plain dataclasses (no database types leak out of the store)."""
+"""What the queue stores, as plain dataclasses (no database types leak out of the store).
+
+A message's ``target_url`` is a sessionWebhook, whose ``session`` parameter is the key to the conversation: the
+reprs show it masked, so neither a log line nor a traceback carries it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
+
+from ..dingtalk.masking import mask_url
 
 
 class Status(StrEnum):
@@ -30,7 +36,16 @@ MAX_MSG_ID = 200             # the msgId of a message people sent to a bot
 FINGERPRINT_LENGTH = 64      # a SHA-256 in hex
 
 
-@dataclass(frozen=True)
+def _masked_repr(self: Any) -> str:
+    """The dataclass's own repr, with ``target_url`` masked."""
+    def shown(name: str, value: Any) -> str:
+        return repr(mask_url(value) if name == "target_url" and isinstance(value, str) else value)
+
+    parts = (f"{f.name}={shown(f.name, getattr(self, f.name))}" for f in fields(self))
+    return f"{type(self).__name__}({', '.join(parts)})"
+
+
+@dataclass(frozen=True, repr=False)
 class NewMessage:
     """A message to store: the exact DingTalk JSON body and where it goes."""
 
@@ -44,8 +59,10 @@ class NewMessage:
     source: str | None = None
     fingerprint: str | None = None
 
+    __repr__ = _masked_repr
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class StoredMessage:
     id: str
     seq: int
@@ -69,6 +86,8 @@ class StoredMessage:
     digest_id: str | None = None     # the digest that carried it; a digest's own row points at itself
     duplicate_of: str | None = None  # a suppressed message: the message it repeats
     duplicates: int = 0              # how many later messages were suppressed as repeats of this one
+
+    __repr__ = _masked_repr
 
     @property
     def is_digest(self) -> bool:
@@ -151,3 +170,13 @@ class ReplyRecord:
     @property
     def done(self) -> bool:
         return self.status == REPLY_DONE
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A message a bot recorded for answering whose reply was never queued: its process is gone (or its claim
+    outlived the lease). Taken over by the process that read it; ``callback_json`` is the message as received."""
+
+    bot: str
+    msg_id: str
+    callback_json: str = field(repr=False)   # carries the sessionWebhook, a credential

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from .model import Claim, NewMessage, QueueState, ReplyRecord, RobotStats, StoredMessage
+from .model import Claim, NewMessage, QueueState, ReplyRecord, RobotStats, StoredMessage, Unanswered
 
 
 class StorageUnavailable(Exception):
@@ -23,13 +23,21 @@ class StorageUnavailable(Exception):
 class ReplyStore(Protocol):
     """The bots' reply log: which msgId each bot has answered, and how (:mod:`dingrelay.bot.dedup`)."""
 
-    def claim_reply(self, bot: str, msg_id: str, *, now: float, lease_seconds: float) -> ReplyRecord | None:
+    def claim_reply(self, bot: str, msg_id: str, *, now: float, lease_seconds: float,
+                    callback_json: str | None = None) -> ReplyRecord | None:
         """Take ``msg_id`` for answering: ``None`` if this call took it (new, or left ``running`` for longer than
-        ``lease_seconds``), else what the earlier delivery recorded."""
+        ``lease_seconds`` or by a process that is gone), else what the earlier delivery recorded. The claim keeps
+        ``callback_json`` (the message) until it is finished."""
         ...
 
     def finish_reply(self, bot: str, msg_id: str, reply_json: str | None, *, via: str, now: float) -> None: ...
     def get_reply(self, bot: str, msg_id: str) -> ReplyRecord | None: ...
+
+    def take_abandoned(self, bots: Sequence[str], *, now: float, lease_seconds: float) -> list[Unanswered]:
+        """Take over the claims of ``bots`` that kept their message but whose process is gone (or that outlived
+        ``lease_seconds``): the caller answers them. Cheap when there are none (call it every few seconds)."""
+        ...
+
     def purge_replies(self, *, before: float) -> int: ...
 
 

@@ -1,14 +1,20 @@
-"""Messages people send to a robot: verifying DingTalk's callback headers and parsing the body (PROTOCOL.md §2).
+"""Messages people send to a robot: verifying DingTalk's callback headers and parsing the body (PROTOCOL.md §2),
+and telling a sessionWebhook DingTalk would send (:class:`UrlPrefix`) from one that points anywhere else.
 
-The same JSON arrives over HTTP callbacks and as stream-mode ``data``.
+The same JSON arrives over HTTP callbacks and as stream-mode ``data``. The signature covers only the timestamp, so
+whoever has seen one header pair can sign any body for the window: the body's ``sessionWebhook`` is the sender's
+word, and a reply may be POSTed to it only when it lies under an allowed prefix.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from . import signing
 from .errors import DingTalkError
@@ -43,6 +49,77 @@ def verify_callback(app_secret: str, timestamp: str | None, sign: str | None, *,
         signing.verify(app_secret, timestamp, sign, now=now, window_ms=window_ms)
     except signing.SignatureCheckFailed as exc:
         raise CallbackRejected(exc.reason, str(exc)) from None
+
+
+#: Where DingTalk's sessionWebhooks live (PROTOCOL.md §2.2, §2.4): the default allow-list of reply URLs.
+DEFAULT_SESSION_WEBHOOK_PREFIXES = ("https://oapi.dingtalk.com/robot/sendBySession", "https://api.dingtalk.com/")
+#: The characters of a URL (RFC 3986) that every parser reads alike; a backslash, space or control character, or
+#: anything non-ASCII, is refused rather than guessed at.
+_URL_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DOT_SEGMENT = re.compile(r"(^|/)(\.|%2e){1,2}(/|$)|%2f|%5c", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class UrlPrefix:
+    """An allowed URL prefix, compared part by part: the same scheme, host and port, and a path that is the
+    prefix's or lies under it. ``https://api.dingtalk.com/`` admits ``https://api.dingtalk.com/v1.0/x`` but not
+    ``https://api.dingtalk.com.evil.example/``, ``https://api.dingtalk.com@evil.example/`` or
+    ``https://api.dingtalk.com:8443/``; ``…/robot/sendBySession`` admits ``…/robot/sendBySession?session=…`` but not
+    ``…/robot/sendBySessionX``."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @classmethod
+    def parse(cls, text: str) -> UrlPrefix:
+        """``ValueError`` saying what is wrong unless ``text`` is an http(s) URL prefix without user, query or
+        fragment."""
+        parts = _split(text)
+        if parts is None:
+            raise ValueError("must be an http(s) URL prefix such as https://oapi.dingtalk.com/robot/sendBySession")
+        if "?" in text or "#" in text:
+            raise ValueError("must not hold a query or fragment: it is a prefix of the URL's path")
+        return cls(*parts)
+
+    def admits(self, url: str) -> bool:
+        parts = _split(url)
+        if parts is None or parts[:3] != (self.scheme, self.host, self.port):
+            return False
+        path = parts[3]
+        return path == self.path or path.startswith(self.path if self.path.endswith("/") else self.path + "/")
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = "" if _DEFAULT_PORTS[self.scheme] == self.port else f":{self.port}"
+        return f"{self.scheme}://{host}{port}{self.path}"
+
+
+def _split(url: str) -> tuple[str, str, int, str] | None:
+    """(scheme, host, port, path) of an http(s) URL every parser reads alike; ``None`` for anything else: another
+    scheme, a user part (``a@b``), odd characters, dot segments or encoded slashes in the path."""
+    if not isinstance(url, str) or not _URL_CHARS.fullmatch(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in _DEFAULT_PORTS or not host or "@" in parts.netloc or _DOT_SEGMENT.search(parts.path):
+        return None
+    return scheme, host.lower(), port if port is not None else _DEFAULT_PORTS[scheme], parts.path or "/"
+
+
+#: A URL prefix in a model (``bots.<b>.session_webhook_prefixes``), checked and written canonically.
+UrlPrefixText = Annotated[str, AfterValidator(lambda v: str(UrlPrefix.parse(v)))]
+
+
+def session_webhook_allowed(url: str, prefixes: tuple[UrlPrefix, ...]) -> bool:
+    """May a reply be POSTed to ``url``, a callback's sessionWebhook? Only when one of ``prefixes`` admits it."""
+    return any(p.admits(url) for p in prefixes)
 
 
 class _In(BaseModel):

@@ -13,6 +13,11 @@ closes it, while a new one opens with a new ticket, so nothing pushed in between
 reconnects after :class:`Backoff`. Callbacks are de-duplicated by ``messageId`` and by the robot message's
 ``msgId`` for :data:`DEDUP_SECONDS`.
 
+A CALLBACK frame is ACKed only after ``on_callback`` returned: DingTalk does not redeliver a robot message it saw
+ACKed, so ``on_callback`` must have recorded the message durably by then (dingrelay's bots do, in their reply log).
+If it raises, the frame is ACKed with code 500 and its ids are forgotten, so a redelivery is handled, not dropped
+as a duplicate.
+
 Errors (the tree of :mod:`.errors`)::
 
     DingTalkError
@@ -49,7 +54,8 @@ ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
 DEDUP_SECONDS = 300.0
 
 Clock = Callable[[], float]
-#: ``on_callback(topic, data)``: a CALLBACK frame's topic and its decoded ``data``. Should return quickly.
+#: ``on_callback(topic, data)``: a CALLBACK frame's topic and its decoded ``data``. Should return quickly, once the
+#: message is durably recorded: the frame is ACKed when it returns.
 OnCallback = Callable[[str, dict[str, Any]], None]
 
 
@@ -112,6 +118,11 @@ class RecentIds:
                 return False
             self._seen[key] = now + self.ttl
             return True
+
+    def forget(self, key: str) -> None:
+        """Take back :meth:`first`: ``key`` is new again."""
+        with self._lock:
+            self._seen.pop(key, None)
 
 
 @dataclass(frozen=True)
@@ -331,12 +342,17 @@ class StreamClient:
             self.on_callback(topic, data)
         except Exception:
             log.exception("stream %s: could not handle frame %s", self.name, message_id)
+            for key in self._keys(message_id, data):  # not handled: a redelivery must not count as a duplicate
+                self.seen.forget(key)
             return ack(message_id, {"response": None}, 500, "internal error"), False
         return ack(message_id, {"response": None}), False
 
     def _first(self, message_id: str, data: dict[str, Any]) -> bool:
-        first = self.seen.first("frame:" + message_id)
+        firsts = [self.seen.first(key) for key in self._keys(message_id, data)]
+        return all(firsts)
+
+    @staticmethod
+    def _keys(message_id: str, data: dict[str, Any]) -> list[str]:
+        """What a frame is de-duplicated by: its ``messageId``, and the robot message's ``msgId``."""
         msg_id = data.get("msgId")
-        if isinstance(msg_id, str) and msg_id:
-            first = self.seen.first("msg:" + msg_id) and first
-        return first
+        return ["frame:" + message_id] + (["msg:" + msg_id] if isinstance(msg_id, str) and msg_id else [])

@@ -1,6 +1,7 @@
 """``POST /dingtalk/callback/<bot>``: messages people send to a robot (DingTalk's HTTP mode, PROTOCOL.md §2).
 
-Verify the signature before reading anything else, parse, and answer with the reply (or ``{"msgtype":"empty"}``).
+Verify the signature (within the bot's ``callback_window_seconds``) before reading anything else, parse, refuse a
+message for another robot or corp (403), and answer with the reply (or ``{"msgtype":"empty"}``).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from ..bot import Bots
+from ..bot import Bots, Refused
 from ..dingtalk.callback import CallbackInvalid, CallbackRejected, parse_callback
 from ..gateway import Rejected
 from .body import json_body
@@ -40,4 +41,7 @@ def receive(bot: str) -> ResponseReturnValue:
         raise Rejected(422, "invalid_callback", str(exc), None) from None
     checked_msg_id(message.msg_id)
     note_repeat(bots, bot, message.msg_id)
-    return jsonify(bots.answer(bot, message))
+    try:
+        return jsonify(bots.answer(bot, message))
+    except Refused as exc:
+        raise Rejected(403, "wrong_robot", str(exc), exc.field) from None

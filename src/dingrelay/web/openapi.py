@@ -110,7 +110,8 @@ SCHEMAS: dict[str, Any] = {
 
 RESPONSES: dict[str, Any] = {
     f"E{status}": _json(_ref("Error"), text) for status, text in {
-        400: "invalid or too deeply nested JSON", 401: "unknown or missing token", 404: "no such resource",
+        400: "invalid or too deeply nested JSON", 401: "unknown or missing token",
+        403: "a signed callback for another robot or corp (`field` names it)", 404: "no such resource",
         405: "method not allowed", 413: "body too large (with or without Content-Length)", 415: "not JSON",
         422: "a field is wrong (a bad value, too long, or not text: NUL or a lone surrogate); `field` names it",
         503: "the database cannot store or read now; retry later"}.items()
@@ -176,7 +177,7 @@ PATHS: dict[str, Any] = {
                        {"name": "sign", "in": "header", "required": False, "schema": _STR}],
         "requestBody": {"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
         "responses": {"200": _json({"type": "object"}, "the reply, or {\"msgtype\": \"empty\"}")}
-        | _errors(400, 401, 404, 413, 415, 422, 503),
+        | _errors(400, 401, 403, 404, 413, 415, 422, 503),
     }},
     "/healthz": {"get": {"summary": "database reachable, worker state, message counts",
                          "responses": {"200": _json(_ref("Health"), "healthy"),

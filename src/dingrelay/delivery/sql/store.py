@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import delete
 
-from ..model import Claim, NewMessage, QueueState, ReplyRecord, RobotStats, StoredMessage
+from ..model import Claim, NewMessage, QueueState, ReplyRecord, RobotStats, StoredMessage, Unanswered
 from . import migrate, stats
 from .accept import Acceptor
 from .claims import Claims
@@ -147,14 +147,19 @@ class SqlStore:
 
     # -- the bots' reply log (.replies) ------------------------------------------------------------------
 
-    def claim_reply(self, bot: str, msg_id: str, *, now: float, lease_seconds: float) -> ReplyRecord | None:
-        return self._replies.claim_reply(bot, msg_id, now=now, lease_seconds=lease_seconds)
+    def claim_reply(self, bot: str, msg_id: str, *, now: float, lease_seconds: float,
+                    callback_json: str | None = None) -> ReplyRecord | None:
+        return self._replies.claim_reply(bot, msg_id, now=now, lease_seconds=lease_seconds,
+                                         callback_json=callback_json)
 
     def finish_reply(self, bot: str, msg_id: str, reply_json: str | None, *, via: str, now: float) -> None:
         self._replies.finish_reply(bot, msg_id, reply_json, via=via, now=now)
 
     def get_reply(self, bot: str, msg_id: str) -> ReplyRecord | None:
         return self._replies.get_reply(bot, msg_id)
+
+    def take_abandoned(self, bots: Sequence[str], *, now: float, lease_seconds: float) -> list[Unanswered]:
+        return self._replies.take_abandoned(bots, now=now, lease_seconds=lease_seconds)
 
     def purge_replies(self, *, before: float) -> int:
         return self._replies.purge_replies(before=before)

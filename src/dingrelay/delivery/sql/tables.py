@@ -4,7 +4,7 @@ of the columns a sender fills come from :mod:`..model` (``MAX_…``), which the 
 
 ``dr_messages`` holds every message; ``dr_queue_state`` one row per queue (its lock and pause); ``dr_sends`` the
 send log the rate limit counts; ``dr_idempotency`` the keys of the last 24 h; ``dr_bot_replies`` what each bot
-answered to which msgId.
+answered to which msgId, and the messages still being answered (their callback, and the process answering it).
 """
 
 from __future__ import annotations
@@ -84,6 +84,12 @@ bot_replies = Table(
     Column("status", String(10), nullable=False),   # running | done
     Column("via", String(10)),                       # response | session: how the reply went out
     Column("reply", Text),                           # the reply's DingTalk JSON; NULL: no reply
-    Column("created_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),     # first seen, or taken over (the claim's lease starts here)
     Column("finished_at", Float),
+    Column("callback", Text),                        # the message as received (JSON), to answer it after a crash
+    Column("lease_owner", String(120)),              # the process answering it: host:pid:incarnation (..owner)
 )
+#: Finding the messages still being answered, and by whom (``Replies.take_abandoned``), is one index range scan.
+RUNNING_SQL = text("status = 'running'")
+Index("dr_bot_replies_running", bot_replies.c.lease_owner, bot_replies.c.created_at, sqlite_where=RUNNING_SQL,
+      postgresql_where=RUNNING_SQL)
