@@ -84,12 +84,12 @@ class Setup:
     config: Path
     source_token: str
 
-    def fresh_config(self, name: str, threads: int = THREADS) -> Path:
+    def fresh_config(self, name: str, threads: int = THREADS, *, sqlite_synchronous: str = "full") -> Path:
         """Another config for the same robot, source and emulator, on its own new SQLite file."""
         path = self.dir / f"{name}.yaml"
         data = {
             "server": {"listen": "127.0.0.1:8080", "threads": threads},
-            "storage": {"url": f"sqlite:///{self.dir / (name + '.db')}"},
+            "storage": {"url": f"sqlite:///{self.dir / (name + '.db')}", "sqlite_synchronous": sqlite_synchronous},
             "robots": {self.robot.name: {
                 "webhook": f"{self.emulator_url}/robot/send?access_token={self.robot.token}",
                 "secret": self.robot.secret, "keywords": self.robot.keywords,

@@ -101,15 +101,19 @@ def main() -> int:
     p.add_argument("--compare", action="store_true", help="also compare servers and granian settings")
     p.add_argument("--compare-seconds", type=float, default=5)
     p.add_argument("--drain-timeout", type=float, default=180)
+    p.add_argument("--sqlite-synchronous", choices=["full", "normal"], default="full",
+                   help="storage.sqlite_synchronous of the measured gateway (default full, the product's default)")
     a = p.parse_args()
     if not have_wrk():
         print(WRK_HINT, file=sys.stderr)
         return 1
 
     with setup() as s:
+        s.config = s.fresh_config("dingrelay", sqlite_synchronous=a.sqlite_synchronous)
         print(f"2 cores expected ({_cores()} here, load average {os.getloadavg()[0]:.1f}); "
               f"wrk -t1 -c{a.connections}, {a.seconds:.0f} s runs after "
-              f"{a.warmup:.0f} s warm-up; robot rate_limit {s.robot.rate_limit}/{s.robot.rate_window_seconds:g} s; "
+              f"{a.warmup:.0f} s warm-up; sqlite_synchronous {a.sqlite_synchronous}; "
+              f"robot rate_limit {s.robot.rate_limit}/{s.robot.rate_window_seconds:g} s; "
               f"emulator in this process", file=sys.stderr)
         main_run = _measure_port(s, "dingrelay serve", lambda port: (serve_cmd(s.config, port), None), a)
         bare = _measure_port(s, "bare Flask 202 (granian)",
