@@ -2,12 +2,16 @@
 
 No web framework here: views call :class:`Gateway` and turn a :class:`Rejected` into a JSON error.
 
-Every stored message gets a fingerprint (the caller's, such as an alert's, else a hash of its DingTalk body). A
-message from a configured source that repeats one accepted for the same robot within
-``delivery.suppress_window_seconds`` is stored suppressed, not sent. The drop-in ``/robot/send`` (whose callers
-are robots' token holders, not sources) keeps DingTalk's own semantics: every message is sent.
+**Repeats.** Every stored message gets a :class:`Fingerprint`: what it is about (an alert group, else its body) and
+what it says (its alerts' states, else its body). A message whose robot (or pool) last showed the same thing about
+the same subject within the source's window is stored suppressed, not sent, and counted on the message shown
+(:mod:`.delivery.sql.accept`). The alert hooks' window is ``delivery.suppress_window_seconds`` (300 s); elsewhere a
+source's own ``sources.<s>.suppress_window_seconds`` (off by default: a cron job reporting every minute is shown
+every minute). The drop-in ``/robot/send`` (whose callers are robots' token holders, not sources) keeps DingTalk's
+own semantics: every message is sent.
 
-A target naming a robot pool becomes ONE robot of the pool: the one with the least backlog, ties taken in turn.
+A target naming a robot pool becomes ONE robot of the pool: the one with the least backlog, ties taken in turn. A
+repeat is judged on the pool, wherever it lands.
 """
 
 from __future__ import annotations
@@ -56,6 +60,15 @@ class Accepted:
     @property
     def ids(self) -> list[str]:
         return [m.id for m in self.messages]
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes a later message a repeat: ``identity``, what it is about (an alert group, its states left out),
+    and ``state``, what it says about it (each alert firing or resolved). The default for both: the body."""
+
+    identity: str
+    state: str
 
 
 class Gateway:
@@ -146,11 +159,13 @@ class Gateway:
         return self.accept_many(source, [(message, robots)], idempotency_key=idempotency_key)[0]
 
     def accept_many(self, source: str, items: Sequence[tuple[Message, Sequence[str]]], *,
-                    idempotency_key: str | None = None, fingerprints: Sequence[str | None] | None = None
-                    ) -> list[Accepted]:
+                    idempotency_key: str | None = None, fingerprints: Sequence[Fingerprint | None] | None = None,
+                    alert: bool = False) -> list[Accepted]:
         """Check every (message, robots) pair, then store them all in one transaction: all or nothing.
 
-        ``fingerprints`` (one per item) say which messages are the same alert; by default, the same body.
+        ``fingerprints`` (one per item) say which messages are about the same alert group and say the same about
+        it; by default, the same body is both. ``alert``: cards of the alert hooks, whose repeats are suppressed
+        by default (:meth:`Tables.suppress_seconds`).
         """
         new: list[NewMessage] = []
         sizes: list[int] = []
@@ -158,13 +173,18 @@ class Gateway:
         for i, (message, robots) in enumerate(items):
             payload = message.to_json()
             self.check(message, robots, payload=payload)
-            fingerprint = (fingerprints[i] if fingerprints else None) or hashlib.sha256(payload).hexdigest()
-            targets = list(dict.fromkeys(self._pick(r, picked) for r in robots))
+            body = hashlib.sha256(payload).hexdigest()
+            fingerprint = (fingerprints[i] if fingerprints else None) or Fingerprint(body, body)
+            targets: dict[str, str] = {}   # robot -> the robot or pool it was picked for: where repeats are judged
+            for r in robots:
+                targets.setdefault(self._pick(r, picked), r)
             new += [NewMessage(queue=r, robot=r, payload=payload, msgtype=message.msgtype, title=message.summary,
-                               source=source, fingerprint=fingerprint) for r in targets]
+                               source=source, fingerprint=fingerprint.state,
+                               repeat_key=_repeat_key(shown_on, fingerprint.identity))
+                    for r, shown_on in targets.items()]
             sizes.append(len(targets))
         key = (source, idempotency_key) if idempotency_key else None
-        window = self.tables.suppress_window_seconds if source in self.tables.sources else 0.0
+        window = self.tables.suppress_seconds(source, alert=alert)
         stored, created = self.store.enqueue(new, now=self.clock(), idempotency=key, suppress_seconds=window)
         if not created and len(items) == 1:  # a repeated request: the first request's messages
             return [Accepted(stored, created)]
@@ -202,6 +222,11 @@ def _find(table: Sequence[tuple[str, bytes]], token: str) -> str | None:
         if hmac.compare_digest(given, expected):
             found = name
     return found
+
+
+def _repeat_key(shown_on: str, identity: str) -> str:
+    """The key a repeat shares: what it is about (``identity``), on the robot or pool it is shown on."""
+    return hashlib.sha256(f"{shown_on}\n{identity}".encode()).hexdigest()
 
 
 def _split(stored: list[StoredMessage], sizes: Sequence[int], created: bool) -> list[Accepted]:
