@@ -10,6 +10,10 @@ source's own ``sources.<s>.suppress_window_seconds`` (off by default: a cron job
 every minute). The drop-in ``/robot/send`` (whose callers are robots' token holders, not sources) keeps DingTalk's
 own semantics: every message is sent.
 
+**Keywords.** A message lacking a robot's keyword is refused (422) when its sender wrote it (``/ding/send``,
+``/api/v1/messages``). A card a hook rendered gets the keyword put in front instead (:meth:`Gateway.with_keywords`):
+its sender cannot fix the text, and Alertmanager never resends a refused group.
+
 A target naming a robot pool becomes ONE robot of the pool: the one with the least backlog, ties taken in turn. A
 repeat is judged on the pool, wherever it lands.
 """
@@ -20,12 +24,14 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .adapters.cards import with_keyword
 from .delivery.model import NewMessage, StoredMessage
 from .delivery.store import Store
 from .dingtalk.errors import MessageInvalid
@@ -36,6 +42,8 @@ from .tables import Tables
 
 if TYPE_CHECKING:
     from .bot import Bots
+
+log = logging.getLogger("dingrelay.gateway")
 
 
 class Rejected(Exception):
@@ -85,6 +93,8 @@ class Gateway:
         self._robot_tokens = [(name, r.access_token.reveal().encode()) for name, r in tables.robots.items()]
         self._turns = {pool: itertools.count() for pool in tables.pools}
         self._turns_lock = threading.Lock()
+        self._keywords_added: set[tuple[str, str]] = set()   # (robot, template) pairs already logged
+        self._keywords_lock = threading.Lock()
 
     # -- who is sending ------------------------------------------------------------------------------------
 
@@ -153,6 +163,30 @@ class Gateway:
                 wanted = " or ".join(keywords)
                 raise Rejected(422, "keyword_missing",
                                f"robot {name} requires keyword {wanted}; the message lacks it", field)
+
+    def with_keywords(self, message: Message, robots: Sequence[str], *, template: str) -> Message:
+        """``message`` (a card rendered by ``template``) carrying a keyword of every robot of ``robots`` (a pool:
+        of each member): a missing one is put in front, ``【告警】…``, as digests do, and logged once per robot
+        and template. A card that grows past DingTalk's 20,000 bytes by it is an ``invalid_message``."""
+        for name in dict.fromkeys(r for target in robots for r in self.tables.robots_of(target)):
+            keywords = self.tables.robots[name].keywords
+            if satisfies_keywords(message, keywords):
+                continue
+            try:
+                message = with_keyword(message, keywords[0])
+            except ValueError as exc:
+                raise Rejected(422, "invalid_message", f"template {template!r}: with robot {name}'s keyword "
+                               f"{keywords[0]} put in front, {exc}", "template") from None
+            self._keyword_added(name, template, keywords[0])
+        return message
+
+    def _keyword_added(self, robot: str, template: str, keyword: str) -> None:
+        with self._keywords_lock:
+            if (robot, template) in self._keywords_added:
+                return
+            self._keywords_added.add((robot, template))
+        log.warning("robot %s requires keyword %s, which cards of template %s lack: putting 【%s】 in front of "
+                    "them (logged once per robot and template)", robot, keyword, template, keyword)
 
     def accept(self, source: str, message: Message, robots: Sequence[str], *,
                idempotency_key: str | None = None) -> Accepted:

@@ -10,7 +10,8 @@ The source's token comes as ``Authorization: Bearer <token>`` or ``?token=<token
 be the token of ``<source>``. One alert group becomes one card per set of robots (the source's routes decide).
 A card is about its alert group (``groupKey``, else its alerts) and says each alert's state: a card saying what
 the last card shown for its group on a robot said, within ``delivery.suppress_window_seconds``, is suppressed
-(counted, not sent twice); firing, resolved, firing again are three cards.
+(counted, not sent twice); firing, resolved, firing again are three cards. A rendered card lacking a robot's
+keyword gets it put in front (:meth:`~dingrelay.gateway.Gateway.with_keywords`), never a 422.
 Answers a sender understands: 202 once every card is stored; 503 when storing failed, so Alertmanager retries;
 4xx JSON for a request it should not resend as it is.
 """
@@ -77,7 +78,8 @@ def generic(source: str) -> ResponseReturnValue:
     body = json_body(request, object_required=False)
     args = {k: v for k, v in request.args.items() if k not in ("token", "template")}
     data = {**(body if isinstance(body, dict) else {}), "body": body, "args": args, "source": name}
-    accepted = gw.accept(name, gw.render(template, data), gw.robots_for(name, None))
+    robots = gw.robots_for(name, None)
+    accepted = gw.accept(name, gw.with_keywords(gw.render(template, data), robots, template=template), robots)
     first = accepted.messages[0]
     return jsonify({"id": first.id, "ids": accepted.ids, "status": str(first.status)}), 202
 
@@ -98,7 +100,7 @@ def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_templat
     for card in cards:  # render and check every card before storing any
         def render(shown: int, card: Card[Alert] = card) -> Message:
             data = group.card_data(card.alerts, shown=shown, now=now, at_mobiles=card.mobiles)
-            return gw.render(template, {**data, "source": name})
+            return gw.with_keywords(gw.render(template, {**data, "source": name}), card.robots, template=template)
 
         message = fit(render, len(card.alerts), too_large=_too_large)
         gw.check(message, card.robots)
