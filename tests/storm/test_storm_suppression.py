@@ -123,7 +123,7 @@ def test_a_repeat_to_a_pool_is_suppressed_though_the_pool_picks_another_member_f
 
 def test_cards_carried_by_a_digest_count_as_shown_with_their_states(start: Start) -> None:
     gw, emu = start(digest_after_seconds=1)
-    emu.inject(Fault(kind="latency", latency_seconds=3.0, count=1))   # the first send is slow: a backlog builds
+    emu.inject(Fault(kind="latency", latency_seconds=5.0, count=1))   # the first send is slow: a backlog builds
     slow = post_alert(gw, "Slow")
     assert wait_until(lambda: get(gw, slow)["status"] == "sending", 10)
     ids = [post_alert(gw, "DiskFull", status) for status in ("firing", "resolved", "firing")]
@@ -193,8 +193,10 @@ def test_the_drop_in_robot_send_sends_every_message_as_dingtalk_would(start: Sta
 
 def test_a_digest_can_be_looked_up_by_a_source_whose_messages_it_carries_and_no_other(start: Start) -> None:
     gw, emu = start(digest_after_seconds=1)
-    emu.inject(Fault(kind="latency", latency_seconds=2.0, count=1))   # the first send is slow: a backlog builds
-    ids = [post_alert(gw, f"Alert{i}") for i in range(6)]
+    emu.inject(Fault(kind="latency", latency_seconds=4.0, count=1))   # the first send is slow: a backlog builds
+    ids = [post_alert(gw, "Alert0")]
+    assert wait_until(lambda: get(gw, ids[0])["status"] == "sending", 10)
+    ids += [post_alert(gw, f"Alert{i}") for i in range(1, 6)]
 
     assert wait_until(lambda: idle(gw), 15)
     digest_id = get(gw, ids[-1])["digest_id"]
