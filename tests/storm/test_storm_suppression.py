@@ -116,8 +116,7 @@ def test_a_repeat_to_a_pool_is_suppressed_though_the_pool_picks_another_member_f
     assert {shown["robot"], repeat["robot"]} == {"ops", "ops2"}   # the pool took turns: the repeat went elsewhere
     assert (repeat["status"], repeat["duplicate_of"], shown["duplicates"]) == ("suppressed", first, 1)
     resolved = post_alert(gw, "DiskFull", "resolved")              # what the pool has not shown yet is sent
-    emu.wait_for(2, timeout=30)
-    assert get(gw, resolved)["status"] == "delivered"
+    assert wait_until(lambda: get(gw, resolved)["status"] == "delivered", 30)
     assert [says(c) for c in emu.messages()] == ["firing", "resolved"]
 
 
