@@ -186,6 +186,9 @@ class SourceSettings(_Section):
     routes: list[RouteSettings] = Field(default_factory=list)     # alert hooks: the first route that matches wins
     mention_label: Annotated[str | None, AfterValidator(_label_name)] = None  # label whose value is mobiles to @
     mentions: dict[str, dict[str, list[Mobile]]] = Field(default_factory=dict)  # label -> value -> mobiles to @
+    # A repeat of what this source last showed on a robot, within this many seconds, is suppressed (0: never).
+    # Unset: off, except on the alert hooks, which use delivery.suppress_window_seconds.
+    suppress_window_seconds: float | None = Field(default=None, ge=0)
 
 
 class TemplateSettings(_Section):
@@ -202,7 +205,8 @@ class DeliverySettings(_Section):
     # Storms: a robot whose backlog would take longer than digest_after_seconds to drain at its rate gets digests.
     digest: bool = True
     digest_after_seconds: float = Field(default=120.0, gt=0)
-    # A message repeating one accepted for the same robot this many seconds ago is suppressed (0: never).
+    # Alert hooks: a card repeating the last card shown for its alert group on a robot (or pool) this many seconds
+    # ago is suppressed (0: never). Other endpoints: sources.<s>.suppress_window_seconds.
     suppress_window_seconds: float = Field(default=300.0, ge=0)
 
 

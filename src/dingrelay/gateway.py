@@ -2,12 +2,20 @@
 
 No web framework here: views call :class:`Gateway` and turn a :class:`Rejected` into a JSON error.
 
-Every stored message gets a fingerprint (the caller's, such as an alert's, else a hash of its DingTalk body). A
-message from a configured source that repeats one accepted for the same robot within
-``delivery.suppress_window_seconds`` is stored suppressed, not sent. The drop-in ``/robot/send`` (whose callers
-are robots' token holders, not sources) keeps DingTalk's own semantics: every message is sent.
+**Repeats.** Every stored message gets a :class:`Fingerprint`: what it is about (an alert group, else its body) and
+what it says (its alerts' states, else its body). A message whose robot (or pool) last showed the same thing about
+the same subject within the source's window is stored suppressed, not sent, and counted on the message shown
+(:mod:`.delivery.sql.accept`). The alert hooks' window is ``delivery.suppress_window_seconds`` (300 s); elsewhere a
+source's own ``sources.<s>.suppress_window_seconds`` (off by default: a cron job reporting every minute is shown
+every minute). The drop-in ``/robot/send`` (whose callers are robots' token holders, not sources) keeps DingTalk's
+own semantics: every message is sent.
 
-A target naming a robot pool becomes ONE robot of the pool: the one with the least backlog, ties taken in turn.
+**Keywords.** A message lacking a robot's keyword is refused (422) when its sender wrote it (``/ding/send``,
+``/api/v1/messages``). A card a hook rendered gets the keyword put in front instead (:meth:`Gateway.with_keywords`):
+its sender cannot fix the text, and Alertmanager never resends a refused group.
+
+A target naming a robot pool becomes ONE robot of the pool: the one with the least backlog, ties taken in turn. A
+repeat is judged on the pool, wherever it lands.
 """
 
 from __future__ import annotations
@@ -16,12 +24,14 @@ import hashlib
 import hmac
 import itertools
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .adapters.cards import with_keyword
 from .delivery.metrics import NO_METRICS, Metrics, current_endpoint
 from .delivery.model import NewMessage, Status, StoredMessage
 from .delivery.store import Store
@@ -33,6 +43,8 @@ from .tables import Tables
 
 if TYPE_CHECKING:
     from .bot import Bots
+
+log = logging.getLogger("dingrelay.gateway")
 
 
 class Rejected(Exception):
@@ -59,6 +71,15 @@ class Accepted:
         return [m.id for m in self.messages]
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What makes a later message a repeat: ``identity``, what it is about (an alert group, its states left out),
+    and ``state``, what it says about it (each alert firing or resolved). The default for both: the body."""
+
+    identity: str
+    state: str
+
+
 class Gateway:
     """Accepts messages against ``tables`` (robots, sources, pools, limits), resolved once by the wiring."""
 
@@ -74,6 +95,8 @@ class Gateway:
         self._robot_tokens = [(name, r.access_token.reveal().encode()) for name, r in tables.robots.items()]
         self._turns = {pool: itertools.count() for pool in tables.pools}
         self._turns_lock = threading.Lock()
+        self._keywords_added: set[tuple[str, str]] = set()   # (robot, template) pairs already logged
+        self._keywords_lock = threading.Lock()
 
     # -- who is sending ------------------------------------------------------------------------------------
 
@@ -143,16 +166,42 @@ class Gateway:
                 raise Rejected(422, "keyword_missing",
                                f"robot {name} requires keyword {wanted}; the message lacks it", field)
 
+    def with_keywords(self, message: Message, robots: Sequence[str], *, template: str) -> Message:
+        """``message`` (a card rendered by ``template``) carrying a keyword of every robot of ``robots`` (a pool:
+        of each member): a missing one is put in front, ``【告警】…``, as digests do, and logged once per robot
+        and template. A card that grows past DingTalk's 20,000 bytes by it is an ``invalid_message``."""
+        for name in dict.fromkeys(r for target in robots for r in self.tables.robots_of(target)):
+            keywords = self.tables.robots[name].keywords
+            if satisfies_keywords(message, keywords):
+                continue
+            try:
+                message = with_keyword(message, keywords[0])
+            except ValueError as exc:
+                raise Rejected(422, "invalid_message", f"template {template!r}: with robot {name}'s keyword "
+                               f"{keywords[0]} put in front, {exc}", "template") from None
+            self._keyword_added(name, template, keywords[0])
+        return message
+
+    def _keyword_added(self, robot: str, template: str, keyword: str) -> None:
+        with self._keywords_lock:
+            if (robot, template) in self._keywords_added:
+                return
+            self._keywords_added.add((robot, template))
+        log.warning("robot %s requires keyword %s, which cards of template %s lack: putting 【%s】 in front of "
+                    "them (logged once per robot and template)", robot, keyword, template, keyword)
+
     def accept(self, source: str, message: Message, robots: Sequence[str], *,
                idempotency_key: str | None = None) -> Accepted:
         return self.accept_many(source, [(message, robots)], idempotency_key=idempotency_key)[0]
 
     def accept_many(self, source: str, items: Sequence[tuple[Message, Sequence[str]]], *,
-                    idempotency_key: str | None = None, fingerprints: Sequence[str | None] | None = None
-                    ) -> list[Accepted]:
+                    idempotency_key: str | None = None, fingerprints: Sequence[Fingerprint | None] | None = None,
+                    alert: bool = False) -> list[Accepted]:
         """Check every (message, robots) pair, then store them all in one transaction: all or nothing.
 
-        ``fingerprints`` (one per item) say which messages are the same alert; by default, the same body.
+        ``fingerprints`` (one per item) say which messages are about the same alert group and say the same about
+        it; by default, the same body is both. ``alert``: cards of the alert hooks, whose repeats are suppressed
+        by default (:meth:`Tables.suppress_seconds`).
         """
         new: list[NewMessage] = []
         sizes: list[int] = []
@@ -160,13 +209,18 @@ class Gateway:
         for i, (message, robots) in enumerate(items):
             payload = message.to_json()
             self.check(message, robots, payload=payload)
-            fingerprint = (fingerprints[i] if fingerprints else None) or hashlib.sha256(payload).hexdigest()
-            targets = list(dict.fromkeys(self._pick(r, picked) for r in robots))
+            body = hashlib.sha256(payload).hexdigest()
+            fingerprint = (fingerprints[i] if fingerprints else None) or Fingerprint(body, body)
+            targets: dict[str, str] = {}   # robot -> the robot or pool it was picked for: where repeats are judged
+            for r in robots:
+                targets.setdefault(self._pick(r, picked), r)
             new += [NewMessage(queue=r, robot=r, payload=payload, msgtype=message.msgtype, title=message.summary,
-                               source=source, fingerprint=fingerprint) for r in targets]
+                               source=source, fingerprint=fingerprint.state,
+                               repeat_key=_repeat_key(shown_on, fingerprint.identity))
+                    for r, shown_on in targets.items()]
             sizes.append(len(targets))
         key = (source, idempotency_key) if idempotency_key else None
-        window = self.tables.suppress_window_seconds if source in self.tables.sources else 0.0
+        window = self.tables.suppress_seconds(source, alert=alert)
         stored, created = self.store.enqueue(new, now=self.clock(), idempotency=key, suppress_seconds=window)
         if created:
             self._count(source, stored)
@@ -213,6 +267,11 @@ def _find(table: Sequence[tuple[str, bytes]], token: str) -> str | None:
         if hmac.compare_digest(given, expected):
             found = name
     return found
+
+
+def _repeat_key(shown_on: str, identity: str) -> str:
+    """The key a repeat shares: what it is about (``identity``), on the robot or pool it is shown on."""
+    return hashlib.sha256(f"{shown_on}\n{identity}".encode()).hexdigest()
 
 
 def _split(stored: list[StoredMessage], sizes: Sequence[int], created: bool) -> list[Accepted]:

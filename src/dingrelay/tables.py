@@ -39,6 +39,8 @@ class SourceEntry:
     robots: tuple[str, ...] = ()
     router: Router = field(default_factory=lambda: Router(default=()))
     mentions: Mentions = field(default_factory=Mentions)
+    #: ``sources.<s>.suppress_window_seconds``: ``None`` (unset) is off, but the alert hooks' window on them.
+    suppress_window_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,22 @@ class Tables:
     sources: Mapping[str, SourceEntry] = field(default_factory=_empty)
     pools: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)
     limits: Limits = field(default_factory=Limits)
-    #: A source's message repeating one accepted for the same robot this many seconds ago is suppressed.
+    #: The alert hooks' suppression window (``delivery.suppress_window_seconds``), for sources without their own.
     suppress_window_seconds: float = 0.0
     #: The gateway's public base URL (the tutorial card's default 详情 link).
     public_url: str = ""
     #: ``metrics.token``: when set, ``GET /metrics`` needs it as a Bearer token.
     metrics_token: Secret | None = field(default=None, repr=False)
+
+    def suppress_seconds(self, source: str, *, alert: bool) -> float:
+        """How long ``source``'s repeats are suppressed: its own window, else the alert hooks' for alert cards.
+        Not a configured source (``/robot/send``): never."""
+        entry = self.sources.get(source)
+        if entry is None:
+            return 0.0
+        if entry.suppress_window_seconds is not None:
+            return entry.suppress_window_seconds
+        return self.suppress_window_seconds if alert else 0.0
 
     def robots_of(self, name: str) -> tuple[str, ...]:
         """The robots a source or route entry names: a pool's robots, or the robot itself."""

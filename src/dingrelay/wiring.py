@@ -84,7 +84,7 @@ def gateway_tables(settings: Settings) -> Tables:
             for name, rs in settings.robots.items()}),
         sources=MappingProxyType({
             name: SourceEntry(name, token=src.token, robots=tuple(src.robots), router=router(src),
-                              mentions=mentions(src))
+                              mentions=mentions(src), suppress_window_seconds=src.suppress_window_seconds)
             for name, src in settings.sources.items()}),
         pools=MappingProxyType({name: tuple(members) for name, members in settings.pools.items()}),
         limits=Limits(max_body_bytes=settings.server.max_body_bytes),

@@ -41,7 +41,7 @@ def test_check_prints_the_config_with_secrets_masked_and_exits_0(tmp_path: Path,
         "webhook": f"http://127.0.0.1:8089/robot/send?access_token={creds.token[:4]}****", "secret": "****",
         "keywords": ["监控"], "rate_limit": 20, "rate_window_seconds": 60.0}
     assert effective["sources"]["ci"] == {"token": "****", "robots": ["ops"], "routes": [], "mention_label": None,
-                                          "mentions": {}}
+                                          "mentions": {}, "suppress_window_seconds": None}
     assert "监控" in result.stdout  # Chinese shown as-is
     assert creds.leaked_in(result.output) == []
     assert source_token not in result.output

@@ -9,9 +9,10 @@ from hooks_payloads import EXTERNAL_URL, am_alert, am_payload, grafana_alert, gr
 
 from dingrelay.adapters import PayloadInvalid
 from dingrelay.adapters.alertmanager import parse_alertmanager
-from dingrelay.adapters.cards import fit
+from dingrelay.adapters.cards import fit, with_keyword
 from dingrelay.adapters.grafana import parse_grafana
 from dingrelay.dingtalk import Markdown
+from dingrelay.dingtalk.messages import MAX_BODY_BYTES, Message, parse_message
 from dingrelay.rendering import Renderer
 
 NOW = datetime(2024, 5, 1, 4, 0, tzinfo=UTC)
@@ -125,3 +126,40 @@ def test_an_unusable_payload_raises_payload_invalid_naming_the_field(payload: ob
     with pytest.raises(PayloadInvalid) as caught:
         parse_alertmanager(payload)
     assert caught.value.field == field and caught.value.code == "invalid_payload"
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    pytest.param({"msgtype": "text", "text": {"content": "disk full"}},
+                 {"msgtype": "text", "text": {"content": "【巡检】disk full"}}, id="text"),
+    pytest.param({"msgtype": "markdown", "markdown": {"title": "[FIRING] Disk", "text": "### <b>Disk</b>\n\nfull"}},
+                 {"msgtype": "markdown", "markdown": {"title": "【巡检】[FIRING] Disk",
+                                                      "text": "### 【巡检】<b>Disk</b>\n\nfull"}},
+                 id="markdown-after-the-heading"),
+    pytest.param({"msgtype": "markdown", "markdown": {"title": "Disk", "text": "full"},
+                  "at": {"atMobiles": ["13800000000"]}},
+                 {"msgtype": "markdown", "markdown": {"title": "【巡检】Disk", "text": "【巡检】full\n@13800000000"},
+                  "at": {"atMobiles": ["13800000000"], "isAtAll": False}}, id="markdown-mentions-kept"),
+    pytest.param({"msgtype": "link", "link": {"title": "Disk", "text": "full", "messageUrl": "https://e.com"}},
+                 {"msgtype": "link", "link": {"title": "【巡检】Disk", "text": "【巡检】full",
+                                              "messageUrl": "https://e.com"}}, id="link"),
+    pytest.param({"msgtype": "feedCard", "feedCard": {"links": [
+        {"title": "Disk", "messageURL": "https://e.com/1", "picURL": "https://e.com/1.png"},
+        {"title": "CPU", "messageURL": "https://e.com/2", "picURL": "https://e.com/2.png"}]}},
+                 {"msgtype": "feedCard", "feedCard": {"links": [
+                     {"title": "【巡检】Disk", "messageURL": "https://e.com/1", "picURL": "https://e.com/1.png"},
+                     {"title": "CPU", "messageURL": "https://e.com/2", "picURL": "https://e.com/2.png"}]}},
+                 id="feedcard-first-link"),
+])
+def test_with_keyword_puts_the_keyword_in_front_of_title_and_text(message: dict[str, object],
+                                                                  expected: dict[str, object]) -> None:
+    marked: Message = with_keyword(parse_message(message), "巡检")
+
+    assert marked.to_payload() == expected
+
+
+def test_with_keyword_refuses_to_grow_a_message_past_dingtalks_limit() -> None:
+    content = "x" * (MAX_BODY_BYTES - 60)
+    message = parse_message({"msgtype": "text", "text": {"content": content}})
+
+    with pytest.raises(ValueError, match="bytes"):
+        with_keyword(message, "巡检" * 10)

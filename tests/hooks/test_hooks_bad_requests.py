@@ -126,15 +126,6 @@ def test_an_alert_body_over_one_mebibyte_gets_413_with_a_max_alerts_hint(refusin
     assert emu.messages() == []
 
 
-def test_a_card_lacking_the_robots_keyword_is_refused_at_the_door(refusing: Refusing) -> None:
-    gateway, emu = refusing
-    r = gateway.http.post("/hooks/alertmanager/strict", json=GOOD, headers={"Authorization": "Bearer strict-token"})
-
-    err = assert_error(r, 422, "keyword_missing", "content")
-    assert "巡检" in err["message"]
-    assert emu.messages() == [] and emu.rejections() == []
-
-
 def test_an_alert_group_that_cannot_be_stored_gets_503_so_alertmanager_retries(gateway: InProcessGateway,
                                                                               emu: Emulator) -> None:
     with gateway.services.store.engine.begin() as conn:

@@ -3,6 +3,8 @@ upgraded in place with its messages, a newer or broken schema is refused and a f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -13,7 +15,7 @@ from sqlalchemy import create_engine, inspect, text
 from dingrelay.delivery.model import Claim, NewMessage, Status
 from dingrelay.delivery.sql import SchemaError, SqlStore, migrate, schema_status, upgrade_schema
 from dingrelay.delivery.sql.engines import Database
-from dingrelay.delivery.sql.migrate import VERSION_TABLE, head
+from dingrelay.delivery.sql.migrate import VERSION_TABLE, config, head
 from dingrelay.delivery.sql.tables import metadata
 
 T0 = 1_700_000_000.0
@@ -163,3 +165,67 @@ def test_the_bots_inbox_revision_rolls_back_to_0001_keeping_the_reply_log(store_
     finally:
         engine.dispose()
     assert {"callback", "lease_owner"}.isdisjoint(columns) and "dr_bot_replies_running" not in indexes
+
+
+def at_revision(url: str, revision: str) -> None:
+    """Make the schema of ``revision`` at ``url``, as that version of dingrelay left it."""
+    db = Database(url)
+    try:
+        with db.tx() as conn:
+            command.upgrade(config(conn), revision)
+    finally:
+        db.close()
+
+
+def indexes(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {i["name"] for i in inspect(conn).get_indexes("dr_messages")}
+    finally:
+        engine.dispose()
+
+
+def test_a_database_at_0001_upgrades_to_suppression_by_repeat_key_and_keeps_its_queue(store_url: str) -> None:
+    at_revision(store_url, "0001")
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO dr_queue_state (queue) VALUES ('ops')"))
+        conn.execute(text(
+            "INSERT INTO dr_messages (id, queue, robot, msgtype, title, payload, status, attempts, next_attempt_at, "
+            "created_at, updated_at, fingerprint) VALUES ('old', 'ops', 'ops', 'text', '巡检', :p, 'queued', 0, "
+            ":t, :t, :t, 'fp-disk')"), {"p": text_message("巡检 old"), "t": T0})
+    engine.dispose()
+    assert schema_status(store_url).describe() == f"0001 (behind head {head()}: run `dingrelay db upgrade`)"
+    assert "dr_messages_fingerprint" in indexes(store_url)
+
+    store = SqlStore(store_url)
+    try:
+        assert schema_status(store_url).describe() == f"{head()} (head)"
+        assert drift(store) == []
+        assert {"dr_messages_repeat"} <= indexes(store_url) and "dr_messages_fingerprint" not in indexes(store_url)
+        [old] = store.due_heads(T0 + 1)
+        assert (old.id, old.payload, old.repeat_key) == ("old", text_message("巡检 old"), None)
+        firing = NewMessage(queue="ops", robot="ops", payload=text_message("巡检 firing"), msgtype="text",
+                            fingerprint="firing", repeat_key="k-disk")
+        resolved = NewMessage(queue="ops", robot="ops", payload=text_message("巡检 resolved"), msgtype="text",
+                              fingerprint="resolved", repeat_key="k-disk")
+        stored, _ = store.enqueue([firing, resolved, firing, firing], now=T0 + 2, suppress_seconds=300)
+        assert [m.status for m in stored] == [Status.QUEUED] * 3 + [Status.SUPPRESSED]
+        assert stored[3].duplicate_of == stored[2].id
+    finally:
+        store.close()
+
+
+def test_finding_what_was_shown_for_a_repeat_key_is_an_index_search(tmp_path: Path) -> None:
+    from dingrelay.delivery.sql.accept import _SHOWN
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'q.db'}")
+    try:
+        query = _SHOWN.params(keys=["k-disk", "k-cpu"], since=T0)
+        sql = str(query.compile(store.engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}))
+        with store.engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    finally:
+        store.close()
+    assert "USING INDEX dr_messages_repeat (repeat_key=? AND created_at>?)" in plan, plan

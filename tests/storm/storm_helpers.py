@@ -11,17 +11,17 @@ from gateway_harness import RobotSpec, write_config
 from dingrelay.emulator import Received
 
 
-def one_alert(name: str, *, severity: str = "critical") -> dict[str, Any]:
-    """Alertmanager's webhook body (version 4) for a group of one firing alert named ``name``."""
+def one_alert(name: str, *, severity: str = "critical", status: str = "firing") -> dict[str, Any]:
+    """Alertmanager's webhook body (version 4) for a group of one alert named ``name``, firing or resolved."""
     return {
-        "version": "4", "status": "firing", "receiver": "dingrelay", "groupKey": f'{{}}:{{alertname="{name}"}}',
+        "version": "4", "status": status, "receiver": "dingrelay", "groupKey": f'{{}}:{{alertname="{name}"}}',
         "groupLabels": {"alertname": name}, "commonLabels": {"alertname": name}, "commonAnnotations": {},
         "externalURL": "http://alertmanager.example:9093",
         "alerts": [{
-            "status": "firing", "labels": {"alertname": name, "severity": severity, "instance": "web-1:9100"},
+            "status": status, "labels": {"alertname": name, "severity": severity, "instance": "web-1:9100"},
             "annotations": {"summary": f"{name} on web-1"}, "startsAt": "2024-05-01T02:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z", "generatorURL": f"http://prometheus.example:9090/graph?g0.expr={name}",
-            "fingerprint": f"fp-{name}",
+            "endsAt": "2024-05-01T02:05:00Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+            "generatorURL": f"http://prometheus.example:9090/graph?g0.expr={name}", "fingerprint": f"fp-{name}",
         }],
     }
 

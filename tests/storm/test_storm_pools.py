@@ -138,3 +138,28 @@ def test_storm_settings_default_to_digests_after_120_s_and_a_300_s_suppression_w
 ])
 def test_a_bad_storm_setting_names_its_key(delivery: dict[str, Any], key: str) -> None:
     assert key in problems({"delivery": delivery})
+
+
+def test_a_bad_source_suppression_window_names_its_key() -> None:
+    data = settings_data()
+    data["sources"]["heian"]["suppress_window_seconds"] = -5
+
+    assert "sources.heian.suppress_window_seconds" in problems(data)
+
+
+@pytest.mark.parametrize(("own", "alert", "other"), [
+    pytest.param(None, 300.0, 0.0, id="unset-alert-hooks-only"),
+    pytest.param(60, 60.0, 60.0, id="set-everywhere"),
+    pytest.param(0, 0.0, 0.0, id="zero-off-everywhere"),
+])
+def test_a_sources_suppression_window_is_resolved_into_the_tables(own: float | None, alert: float,
+                                                                  other: float) -> None:
+    data = settings_data()
+    if own is not None:
+        data["sources"]["heian"]["suppress_window_seconds"] = own
+
+    tables = gateway_tables(parse_settings(data))
+
+    assert tables.suppress_seconds("heian", alert=True) == alert
+    assert tables.suppress_seconds("heian", alert=False) == other
+    assert tables.suppress_seconds("robot:ops1", alert=True) == 0.0   # not a source: /robot/send never suppresses

@@ -1,13 +1,17 @@
-"""Fit a card within DingTalk's 20,000 bytes by showing fewer items, never by dropping the count.
+"""Cards DingTalk accepts: within its 20,000 bytes, and carrying the robot's keyword.
 
-The template shows the first ``n`` alerts and a "+N more" line for the rest, so the card with the most alerts
-that still renders is found by bisection (showing more never makes a card smaller).
+:func:`fit` shows fewer items, never dropping the count: the template shows the first ``n`` alerts and a "+N more"
+line for the rest, so the card with the most alerts that still renders is found by bisection (showing more never
+makes a card smaller). :func:`with_keyword` puts a keyword the card lacks in front of its title and text.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from ..dingtalk.messages import MAX_BODY_BYTES, FeedCard, Message, Text
 
 M = TypeVar("M")
 
@@ -39,3 +43,31 @@ def fit(render: Callable[[int], M], total: int, *, too_large: Callable[[Exceptio
     if best is None:
         raise first
     return best
+
+
+_HEADING = re.compile(r"^(#{1,6}[ \t]+)?")
+
+
+def with_keyword(message: Message, keyword: str) -> Message:
+    """``message`` with ``【keyword】`` in front of its title and its text (after a heading's ``#``), as digests put
+    it; a feedCard in front of its first link. An image has no text to carry it: returned as it is.
+    :class:`ValueError` when the message would grow past DingTalk's 20,000 bytes."""
+    mark = f"【{keyword}】"
+    update: dict[str, Any] = {}
+    if isinstance(message, Text):
+        update["content"] = mark + message.content
+    elif isinstance(message, FeedCard):
+        first = message.links[0]
+        update["links"] = [first.model_copy(update={"title": mark + first.title}), *message.links[1:]]
+    else:
+        for name in ("title", "text"):
+            value = getattr(message, name, None)
+            if isinstance(value, str):
+                update[name] = _HEADING.sub(lambda m: (m.group(1) or "") + mark, value, count=1)
+    if not update:
+        return message
+    marked = message.model_copy(update=update)
+    size = marked.size()
+    if size > MAX_BODY_BYTES:
+        raise ValueError(f"the message is {size} bytes; DingTalk accepts at most {MAX_BODY_BYTES}")
+    return marked

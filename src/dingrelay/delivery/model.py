@@ -57,7 +57,11 @@ class NewMessage:
     target_url: str | None = None   # the sessionWebhook for replies
     expires_at: float | None = None  # a sessionWebhook's expiry (epoch seconds)
     source: str | None = None
-    fingerprint: str | None = None
+    fingerprint: str | None = None  # what it says: the same text, or the same alerts in the same states
+    #: What it is about, where it is shown: an alert group (its states left out) on a robot or pool. A message
+    #: whose latest shown predecessor with this key has the same ``fingerprint`` is a repeat. Default: the
+    #: ``fingerprint`` on the message's queue.
+    repeat_key: str | None = None
 
     __repr__ = _masked_repr
 
@@ -86,6 +90,7 @@ class StoredMessage:
     digest_id: str | None = None     # the digest that carried it; a digest's own row points at itself
     duplicate_of: str | None = None  # a suppressed message: the message it repeats
     duplicates: int = 0              # how many later messages were suppressed as repeats of this one
+    repeat_key: str | None = None    # see NewMessage.repeat_key
 
     __repr__ = _masked_repr
 

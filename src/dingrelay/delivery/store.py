@@ -49,8 +49,9 @@ class Store(ReplyStore, Protocol):
                 suppress_seconds: float = 0.0) -> tuple[list[StoredMessage], bool]:
         """Store ``new`` atomically; returns (messages, created). With ``idempotency=(source, key)`` seen in the
         last 24 h, nothing is stored and the first request's messages come back with ``created`` False. With
-        ``suppress_seconds``, a repeat (same fingerprint and queue) of a message accepted that recently is stored
-        ``suppressed`` and counted on the original."""
+        ``suppress_seconds``, a repeat of what was last shown that recently (the latest message with the same
+        ``repeat_key`` not suppressed and not dead has the same ``fingerprint``) is stored ``suppressed`` and
+        counted on that message."""
         ...
 
     def subscribe(self, listener: Callable[[frozenset[str] | None], None]) -> None:

@@ -8,8 +8,10 @@
 
 The source's token comes as ``Authorization: Bearer <token>`` or ``?token=<token>`` (for a webhook URL), and must
 be the token of ``<source>``. One alert group becomes one card per set of robots (the source's routes decide).
-A card's fingerprint is made of its alerts' fingerprints and states, so the same alerts posted again within
-``delivery.suppress_window_seconds`` are suppressed (counted, not sent twice).
+A card is about its alert group (``groupKey``, else its alerts) and says each alert's state: a card saying what
+the last card shown for its group on a robot said, within ``delivery.suppress_window_seconds``, is suppressed
+(counted, not sent twice); firing, resolved, firing again are three cards. A rendered card lacking a robot's
+keyword gets it put in front (:meth:`~dingrelay.gateway.Gateway.with_keywords`), never a 422.
 Answers a sender understands: 202 once every card is stored; 503 when storing failed, so Alertmanager retries;
 4xx JSON for a request it should not resend as it is.
 """
@@ -32,7 +34,7 @@ from ..adapters.cards import fit
 from ..adapters.grafana import parse_grafana
 from ..adapters.routing import Card, plan
 from ..dingtalk.messages import Message
-from ..gateway import Accepted, Gateway, Rejected
+from ..gateway import Accepted, Fingerprint, Gateway, Rejected
 from .body import json_body
 from .ding import bearer_token, gateway
 from .errors import error
@@ -77,7 +79,8 @@ def generic(source: str) -> ResponseReturnValue:
     body = json_body(request, object_required=False)
     args = text_args(request.args, skip=("token", "template"))
     data = {**(body if isinstance(body, dict) else {}), "body": body, "args": args, "source": name}
-    accepted = gw.accept(name, gw.render(template, data), gw.robots_for(name, None))
+    robots = gw.robots_for(name, None)
+    accepted = gw.accept(name, gw.with_keywords(gw.render(template, data), robots, template=template), robots)
     first = accepted.messages[0]
     return jsonify({"id": first.id, "ids": accepted.ids, "status": str(first.status)}), 202
 
@@ -94,25 +97,33 @@ def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_templat
     now = datetime.fromtimestamp(gw.clock(), UTC)
     cards = plan(group.alerts, entry.router, entry.mentions)
     ready: list[tuple[tuple[str, ...], int, Message]] = []
-    fingerprints: list[str] = []
+    fingerprints: list[Fingerprint | None] = []
     for card in cards:  # render and check every card before storing any
         def render(shown: int, card: Card[Alert] = card) -> Message:
             data = group.card_data(card.alerts, shown=shown, now=now, at_mobiles=card.mobiles)
-            return gw.render(template, {**data, "source": name})
+            return gw.with_keywords(gw.render(template, {**data, "source": name}), card.robots, template=template)
 
         message = fit(render, len(card.alerts), too_large=_too_large)
         gw.check(message, card.robots)
         ready.append((card.robots, len(card.alerts), message))
-        fingerprints.append(_fingerprint(card.alerts))
+        fingerprints.append(_fingerprint(group, card.alerts))
     # one transaction for the whole group: a failure stores no card, so Alertmanager's retry duplicates none
-    accepted = gw.accept_many(name, [(message, robots) for robots, _, message in ready], fingerprints=fingerprints)
+    accepted = gw.accept_many(name, [(message, robots) for robots, _, message in ready], fingerprints=fingerprints,
+                              alert=True)
     return _answer([(robots, count, acc) for (robots, count, _), acc in zip(ready, accepted, strict=True)])
 
 
-def _fingerprint(alerts: Sequence[Alert]) -> str:
-    """The same alerts in the same states: Alertmanager's fingerprints (else the labels) with firing/resolved."""
-    keys = sorted(f"{a.fingerprint or json.dumps(a.labels, sort_keys=True)}:{a.status}" for a in alerts)
-    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
+def _fingerprint(group: AlertGroup, alerts: Sequence[Alert]) -> Fingerprint:
+    """A card is about its alert group (Alertmanager's ``groupKey``, else its alerts) and says which of its
+    alerts (their fingerprints, else their labels) are firing and which resolved."""
+    names = sorted(a.fingerprint or json.dumps(a.labels, sort_keys=True) for a in alerts)
+    states = sorted(f"{a.fingerprint or json.dumps(a.labels, sort_keys=True)}:{a.status}" for a in alerts)
+    identity = f"group:{group.group_key}" if group.group_key else "alerts:" + "\n".join(names)
+    return Fingerprint(identity=_sha256(identity), state=_sha256("\n".join(states)))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _too_large(exc: Exception) -> bool:

@@ -3,12 +3,18 @@
 
 Group commit: requests arriving while another request's transaction is open are written together in the next
 transaction, so concurrent senders share one commit. Each caller still returns only after the transaction holding
-its messages has committed. A message repeating a recent one (same ``fingerprint``, same queue) is stored
-``suppressed`` with ``duplicate_of``, and counted on the original (``duplicates``).
+its messages has committed.
+
+Suppression compares with what was last shown: a message is a repeat when the latest message with its
+``repeat_key`` (what it is about, on which robot or pool) accepted within the window that was not suppressed and
+did not die (so delivered, waiting, in flight or carried by a digest) has its ``fingerprint`` (what it says). A
+repeat is stored ``suppressed`` with ``duplicate_of`` that message, and counted on it (``duplicates``). So
+firing, resolved, firing again are three messages; firing twice is one, counted twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -34,11 +40,13 @@ _INSERT_IDEMPOTENCY = insert(idempotency_keys)
 INSERT_QUEUE = insert(queue_state)
 SELECT_QUEUE = select(queue_state.c.queue).where(queue_state.c.queue == bindparam("q"))
 _SELECT_QUEUE_FOR_UPDATE = SELECT_QUEUE.with_for_update()
-_ORIGINALS = (select(messages.c.queue, messages.c.fingerprint, messages.c.id)
-              .where(messages.c.fingerprint.in_(bindparam("fps", expanding=True)),
-                     messages.c.created_at >= bindparam("since"),
-                     messages.c.status.not_in([Status.SUPPRESSED.value, Status.DEAD.value]))
-              .order_by(messages.c.seq))
+#: The messages shown (or to be shown) lately for some repeat keys, oldest first: one range of dr_messages_repeat
+#: per key.
+_SHOWN = (select(messages.c.repeat_key, messages.c.fingerprint, messages.c.id)
+          .where(messages.c.repeat_key.in_(bindparam("keys", expanding=True)),
+                 messages.c.created_at >= bindparam("since"),
+                 messages.c.status.not_in([Status.SUPPRESSED.value, Status.DEAD.value]))
+          .order_by(messages.c.seq))
 _COUNT_DUPLICATE = (update(messages).where(messages.c.id == bindparam("original"))
                     .values(duplicates=messages.c.duplicates + bindparam("n")))
 
@@ -75,8 +83,8 @@ class Acceptor:
         """Store ``new`` atomically. With ``idempotency=(source, key)`` seen in the last 24 h, store nothing and
         return the first request's messages. Returns (messages, created).
 
-        With ``suppress_seconds``, a message whose fingerprint matches a message to the same queue accepted
-        within that many seconds (not suppressed itself, not dead) is stored ``suppressed``, never sent.
+        With ``suppress_seconds``, a repeat (see the module docstring) of what was shown within that many seconds
+        is stored ``suppressed``, never sent.
         """
         job = _Job(list(new), now, idempotency, suppress_seconds)
         with self._pending_lock:
@@ -159,7 +167,8 @@ class Acceptor:
             {"id": new_id(), "queue": m.queue, "robot": m.robot, "target_url": m.target_url, "source": m.source,
              "msgtype": m.msgtype, "title": m.title[:200], "payload": m.payload, "status": Status.QUEUED.value,
              "attempts": 0, "next_attempt_at": now, "expires_at": m.expires_at, "created_at": now,
-             "updated_at": now, "fingerprint": m.fingerprint, "duplicate_of": None, "duplicates": 0}
+             "updated_at": now, "fingerprint": m.fingerprint, "duplicate_of": None, "duplicates": 0,
+             "repeat_key": repeat_key(m)}
             for m in job.new]
         if job.suppress_seconds > 0:
             _suppress(conn, rows, since=now - job.suppress_seconds)
@@ -169,7 +178,8 @@ class Acceptor:
             source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"],
             status=Status(r["status"]), attempts=0, next_attempt_at=now, expires_at=r["expires_at"],
             last_errcode=None, last_error=None, created_at=now, updated_at=now, delivered_at=None,
-            fingerprint=r["fingerprint"], duplicate_of=r["duplicate_of"], duplicates=r["duplicates"])
+            fingerprint=r["fingerprint"], duplicate_of=r["duplicate_of"], duplicates=r["duplicates"],
+            repeat_key=r["repeat_key"])
             for r, seq in zip(rows, seqs, strict=True)]
 
     def _ensure_queue(self, conn: Connection, queue: str) -> None:
@@ -191,21 +201,33 @@ class Acceptor:
         self._known_queues.add(queue)
 
 
+def repeat_key(m: NewMessage) -> str | None:
+    """``m``'s repeat key: the caller's, else its fingerprint on its queue (``None``: no fingerprint, no repeats)."""
+    if m.repeat_key is not None:
+        return m.repeat_key
+    if not m.fingerprint:
+        return None
+    return hashlib.sha256(f"{m.queue}\n{m.fingerprint}".encode()).hexdigest()
+
+
 def _suppress(conn: Connection, rows: list[dict[str, Any]], *, since: float) -> None:
-    """Mark the rows that repeat a recent message of their queue (or an earlier row) as suppressed."""
-    fingerprints = list({r["fingerprint"] for r in rows if r["fingerprint"]})
-    if not fingerprints:
+    """Mark the rows whose key's latest shown message (stored, or an earlier row) says the same as suppressed."""
+    keys = list({r["repeat_key"] for r in rows if r["repeat_key"] and r["fingerprint"]})
+    if not keys:
         return
-    found = conn.execute(_ORIGINALS, {"fps": fingerprints, "since": since}).all()
-    originals: dict[tuple[str, str], str] = {(f.queue, f.fingerprint): f.id for f in found}  # the latest wins
+    found = conn.execute(_SHOWN, {"keys": keys, "since": since}).all()
+    latest: dict[str, tuple[str | None, str]] = {f.repeat_key: (f.fingerprint, f.id) for f in found}  # last wins
     mine = {r["id"]: r for r in rows}
     counted: dict[str, int] = {}
     for r in rows:
-        if not r["fingerprint"]:
+        key = r["repeat_key"]
+        if not key or not r["fingerprint"]:
             continue
-        original = originals.setdefault((r["queue"], r["fingerprint"]), r["id"])
-        if original == r["id"]:
+        shown = latest.get(key)
+        if shown is None or shown[0] != r["fingerprint"]:
+            latest[key] = (r["fingerprint"], r["id"])   # this one will be shown: the next compares with it
             continue
+        original = shown[1]
         r["status"], r["duplicate_of"] = Status.SUPPRESSED.value, original
         if original in mine:
             mine[original]["duplicates"] += 1

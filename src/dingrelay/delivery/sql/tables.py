@@ -42,6 +42,7 @@ messages = Table(
     Column("digest_id", String(MAX_ID)),
     Column("duplicate_of", String(MAX_ID)),
     Column("duplicates", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("repeat_key", String(64)),    # what the message is about, where (..model.NewMessage.repeat_key)
 )
 #: Leads with status: finding the messages in flight (``recover``) is one index range scan.
 Index("dr_messages_active", messages.c.status, messages.c.queue, messages.c.seq)
@@ -51,7 +52,10 @@ ACTIVE_SQL = text("status IN ('queued', 'retrying', 'sending')")
 Index("dr_messages_head", messages.c.queue, messages.c.seq, sqlite_where=ACTIVE_SQL, postgresql_where=ACTIVE_SQL)
 IN_DIGEST_SQL = text("digest_id IS NOT NULL")
 Index("dr_messages_digest", messages.c.digest_id, sqlite_where=IN_DIGEST_SQL, postgresql_where=IN_DIGEST_SQL)
-Index("dr_messages_fingerprint", messages.c.fingerprint, messages.c.created_at)
+#: Finding the messages shown lately with a message's repeat key (suppression) is one index range scan per key.
+REPEAT_SQL = text("repeat_key IS NOT NULL")
+Index("dr_messages_repeat", messages.c.repeat_key, messages.c.created_at, sqlite_where=REPEAT_SQL,
+      postgresql_where=REPEAT_SQL)
 
 idempotency_keys = Table(
     "dr_idempotency", metadata,
