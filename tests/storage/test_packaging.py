@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from dingrelay.delivery.sql.migrate import head
+
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = "dingrelay/delivery/sql/migrations/"
 PRINT_MIGRATIONS = "from dingrelay.delivery.sql import migrate; print(migrate.MIGRATIONS)"
@@ -31,7 +33,8 @@ def test_the_wheel_ships_the_migrations_and_they_run_from_it(tmp_path: Path) -> 
         names = set(zf.namelist())
         metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         zf.extractall(tmp_path / "site")
-    assert {MIGRATIONS + "env.py", MIGRATIONS + "script.py.mako", MIGRATIONS + "versions/v0001_initial.py"} <= names
+    assert {MIGRATIONS + "env.py", MIGRATIONS + "script.py.mako", MIGRATIONS + "versions/v0001_initial.py",
+            MIGRATIONS + "versions/v0004_attempts_retention.py"} <= names
     assert any(line.startswith("Requires-Dist: alembic") for line in metadata.splitlines())
 
     config = tmp_path / "dingrelay.yaml"
@@ -43,4 +46,4 @@ def test_the_wheel_ships_the_migrations_and_they_run_from_it(tmp_path: Path) -> 
                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False)
     assert Path(where.stdout.strip()).is_relative_to(tmp_path / "site")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.strip().endswith("from none to 0001 (head)")
+    assert upgraded.stdout.strip().endswith(f"from none to {head()} (head)")

@@ -109,7 +109,7 @@ class StoredMessage:
             "msgtype": self.msgtype,
             "title": self.title,
             "attempt_count": self.attempts,
-            "attempts": [a.to_json(self.id) for a in attempts],
+            "attempts": [a.to_json() for a in attempts],
             "why": self.why,
             "last_errcode": self.last_errcode,
             "last_error": self.last_error,
@@ -175,10 +175,10 @@ class Sent:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One send attempt on record. ``message_id`` is the message that was sent: for a message carried by a digest,
-    the digest's id. ``error`` is the reason the outcome recorded (masked, like ``errmsg``)."""
+    """One send attempt on record: when it started, how long it took, what DingTalk answered (HTTP status, errcode,
+    errmsg) and how it ended. ``digest_id``: the message went out inside that digest (it is the digest's attempt).
+    ``error`` is the reason the outcome recorded; like ``errmsg`` it is masked (no token, no session key)."""
 
-    message_id: str
     started_at: float
     duration: float | None
     http_status: int | None
@@ -186,12 +186,12 @@ class Attempt:
     errmsg: str | None
     error: str | None
     outcome: Outcome
+    digest_id: str | None = None
 
-    def to_json(self, of: str | None = None) -> dict[str, Any]:
-        """As shown for message ``of``: ``digest_id`` names the digest that was sent when it is not ``of`` itself."""
+    def to_json(self) -> dict[str, Any]:
         return {"started_at": self.started_at, "duration": self.duration, "http_status": self.http_status,
                 "errcode": self.errcode, "errmsg": self.errmsg, "error": self.error, "outcome": str(self.outcome),
-                "digest_id": self.message_id if of is not None and self.message_id != of else None}
+                "digest_id": self.digest_id}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from ..model import NewMessage, Status, StoredMessage
+from ..model import SESSION_PREFIX, NewMessage, Status, StoredMessage
 from ..store import StorageUnavailable
 from .engines import Database
 from .reads import get_many
@@ -161,7 +161,7 @@ class Acceptor:
         """
         postgres = self.db.postgres
         if queue in self._known_queues and not postgres:
-            return
+            return   # never a session queue's: retention removes their rows when idle (.retention)
         row = _SELECT_QUEUE_FOR_UPDATE if postgres else SELECT_QUEUE
         if conn.execute(row, {"q": queue}).first() is None:
             try:
@@ -169,7 +169,8 @@ class Acceptor:
                     conn.execute(INSERT_QUEUE, {"queue": queue})
             except IntegrityError:
                 conn.execute(row, {"q": queue})  # a concurrent request created it: wait for it like any other
-        self._known_queues.add(queue)
+        if not queue.startswith(SESSION_PREFIX):
+            self._known_queues.add(queue)
 
 
 def _suppress(conn: Connection, rows: list[dict[str, Any]], *, since: float) -> None:

@@ -23,4 +23,5 @@ def to_message(r: Any) -> StoredMessage:
         attempts=int(r.attempts), next_attempt_at=float(r.next_attempt_at), expires_at=r.expires_at,
         last_errcode=r.last_errcode, last_error=r.last_error, created_at=float(r.created_at),
         updated_at=float(r.updated_at), delivered_at=r.delivered_at, fingerprint=r.fingerprint,
-        digest_id=r.digest_id, duplicate_of=r.duplicate_of, duplicates=int(r.duplicates or 0))
+        digest_id=r.digest_id, duplicate_of=r.duplicate_of, duplicates=int(r.duplicates or 0),
+        requeued_at=r.requeued_at)
