@@ -16,6 +16,7 @@ from .bot import Bots, BotSpec, HandlersNotLoaded, Pipeline, ReplyRule, load_han
 from .bot.dedup import ReplyLog
 from .config import BotSettings, ConfigError, Problem, Settings, SourceSettings
 from .delivery.pool import SendPool
+from .delivery.retention import Retention, RetentionPolicy
 from .delivery.retry import RetryPolicy
 from .delivery.sender import Sender
 from .delivery.sql import SqlStore
@@ -40,6 +41,7 @@ class Services:
     worker: Worker
     executor: SendPool | None = None
     bots: Bots | None = None
+    retention: Retention | None = None   # run by the runtime of a process that delivers
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -117,7 +119,10 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
     worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,
                     lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor, digests=digests)
     gateway = Gateway(gateway_tables(settings), store, renderer, clock=clock)
-    services = Services(settings, store, renderer, client, gateway, worker, executor)
+    r = settings.retention
+    retention = Retention(store, RetentionPolicy(delivered_days=r.delivered_days, dead_days=r.dead_days,
+                                                 interval_seconds=r.interval_seconds, batch=r.batch), clock=clock)
+    services = Services(settings, store, renderer, client, gateway, worker, executor, retention=retention)
     try:
         services.bots = gateway.bots = bots(settings, store, renderer, clock=clock)
     except ConfigError:

@@ -39,7 +39,7 @@ VACUUM_PAGES = 2048
 INCREMENTAL = 2   # PRAGMA auto_vacuum's value for INCREMENTAL
 
 
-class Retention:
+class Pruning:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._said_no_vacuum = False

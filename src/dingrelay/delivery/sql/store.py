@@ -37,7 +37,7 @@ from .reads import Reads
 from .recovery import Recovery
 from .replies import Replies
 from .requeue import Requeue
-from .retention import Retention
+from .retention import Pruning
 from .stats import Stats
 from .tables import attempts, audit, bot_replies, idempotency_keys, messages, queue_state, sends
 
@@ -75,7 +75,7 @@ class SqlStore:
         self._stats = Stats(self.db)
         self._history = History(self.db)
         self._requeue = Requeue(self.db, self._notify)
-        self._retention = Retention(self.db)
+        self._retention = Pruning(self.db)
 
     def close(self) -> None:
         self.db.close()
