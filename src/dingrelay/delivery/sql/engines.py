@@ -55,6 +55,16 @@ class Database:
         with self._write_lock, self.engine.begin() as conn:
             yield conn
 
+    def script(self, sql: str) -> None:
+        """Run ``sql`` on SQLite to completion outside any transaction, holding this process's write lock.
+        (``PRAGMA incremental_vacuum`` frees one page per step, and sqlite3's ``execute`` steps only once.)"""
+        with self._write_lock:
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.executescript(sql)  # type: ignore[union-attr]
+            finally:
+                raw.close()
+
     def read(self) -> AbstractContextManager[Connection]:
         """A read-only connection (on SQLite: snapshots that never wait for writers)."""
         return self.reader.connect()

@@ -141,8 +141,7 @@ class Pruning:
         if excess <= 0:
             return 0, False
         n = min(excess, VACUUM_PAGES)
-        with self.db.tx() as conn:
-            conn.exec_driver_sql(f"PRAGMA incremental_vacuum({n})").all()
+        self.db.script(f"PRAGMA incremental_vacuum({n})")
         return n, excess > n
 
 

@@ -58,23 +58,22 @@ class Stats:
 def _one(conn: Connection, robot: str, window: float, now: float, ended: Mapping[tuple[str, str], int]
          ) -> RobotStats:
     in_queue = in_queues_of(robot)
-    by_status: dict[str, int] = dict(conn.execute(select(messages.c.status, func.count())
-                                  .where(messages.c.status.in_(_ACTIVE), in_queue)
-                                  .group_by(messages.c.status)).tuples().all())
+    by_status = {str(status): int(n) for status, n in conn.execute(
+        select(messages.c.status, func.count()).where(messages.c.status.in_(_ACTIVE), in_queue)
+        .group_by(messages.c.status)).all()}
     if robot == SESSION_ROBOT:
         oldest = conn.execute(select(func.min(messages.c.created_at)).where(in_queue, ACTIVE_SQL)).scalar()
         state = conn.execute(select(queue_state.c.paused_until, queue_state.c.pause_reason)
                              .where(in_queues_of(robot, queue_state.c.queue), queue_state.c.paused_until > now)
                              .order_by(queue_state.c.paused_until.desc()).limit(1)).first()
-        in_log = in_queues_of(robot, sends.c.queue)
     else:
         oldest = conn.execute(select(messages.c.created_at).where(in_queue, ACTIVE_SQL)
                               .order_by(messages.c.seq).limit(1)).scalar()
         state = conn.execute(select(queue_state.c.paused_until, queue_state.c.pause_reason)
                              .where(queue_state.c.queue == robot)).first()
-        in_log = sends.c.queue == robot
-    window_sends = conn.execute(select(func.count()).select_from(sends).where(
-        in_log, or_(sends.c.finished_at.is_(None), sends.c.finished_at > now - window))).scalar_one()
+    in_window = or_(sends.c.finished_at.is_(None), sends.c.finished_at > now - window)
+    window_sends = conn.execute(select(func.count()).select_from(sends)
+                                .where(in_queues_of(robot, sends.c.queue), in_window)).scalar_one()
     paused = state is not None and state.paused_until is not None and state.paused_until > now
     return RobotStats(
         robot=robot, depth=sum(by_status.values()), sending=int(by_status.get("sending", 0)),
