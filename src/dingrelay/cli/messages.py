@@ -121,7 +121,7 @@ def list_(config_path: str | None, status: str | None, robot: str | None, source
 @config_option
 @click.argument("message_id")
 def show(config_path: str | None, message_id: str) -> None:
-    """One message: its status, why it was merged or suppressed, every attempt, and its DingTalk JSON."""
+    """One message: status, attempts, why it was merged or suppressed, DingTalk JSON."""
     with _store(config_path) as store:
         m = store.get(message_id)
         if m is None:
@@ -162,8 +162,11 @@ def show(config_path: str | None, message_id: str) -> None:
 @_with_filters
 def requeue(config_path: str | None, message_id: str | None, status: str | None, robot: str | None,
             source: str | None, since: float | None) -> None:
-    """Put dead messages back in their queue, due now: the message ID (a digest: the dead messages it carried), or
-    with --status dead every dead message matching --robot, --source and --since. Their attempts stay on record."""
+    """Put dead messages back in their queue, due now.
+
+    The message ID (for a digest: the dead messages it carried), or with --status dead every dead message matching
+    --robot, --source and --since. Their attempts stay on record; the audit log says who requeued what.
+    """
     from ..delivery.model import MessageFilter, Status
 
     filtering = status is not None or robot is not None or source is not None or since is not None
