@@ -32,6 +32,7 @@ from .config_errors import ConfigError, Problem
 from .dingtalk.callback import DEFAULT_SESSION_WEBHOOK_PREFIXES, UrlPrefixText
 from .dingtalk.masking import Secret, WebhookURL
 from .dingtalk.messages import MOBILE
+from .envvars import substitute
 
 ENV_VAR = "DINGRELAY_CONFIG"
 
@@ -210,6 +211,15 @@ class DeliverySettings(_Section):
     suppress_window_seconds: float = Field(default=300.0, ge=0)
 
 
+class RetentionSettings(_Section):
+    """How long finished messages are kept (null: forever); the worker prunes a batch every interval."""
+
+    delivered_days: float | None = Field(default=7.0, gt=0)   # delivered and suppressed messages
+    dead_days: float | None = Field(default=30.0, gt=0)
+    interval_seconds: float = Field(default=60.0, gt=0)
+    batch: int = Field(default=500, ge=1, le=10_000)
+
+
 class ReplyRule(_Section):
     match: str
     template: str | None = None
@@ -253,6 +263,7 @@ class Settings(_Section):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     bots: dict[str, BotSettings] = Field(default_factory=dict)
     # Robot pools: robots added to the same group. A source or route naming a pool sends each message to ONE of
     # its robots (the one with the least backlog), so the pool's rate limit is the sum of theirs.
@@ -299,27 +310,6 @@ class Settings(_Section):
         return data
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _substitute(value: Any, path: str, env: Mapping[str, str], problems: list[Problem]) -> Any:
-    if isinstance(value, str):
-        def repl(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(Problem(path, f"environment variable {name} is not set; export it before starting"))
-            return ""
-        return _ENV_REF.sub(repl, value)
-    if isinstance(value, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, f"{path}.{i}", env, problems) for i, v in enumerate(value)]
-    return value
-
-
 def _problems_from(exc: ValidationError, data: Any) -> list[Problem]:
     out = []
     for err in exc.errors(include_url=False):
@@ -361,7 +351,8 @@ def parse_settings(data: Any, *, env: Mapping[str, str] | None = None, source: s
         raise ConfigError([Problem("", "the file must be a YAML mapping of sections (robots:, sources:, ...)")],
                           source)
     problems: list[Problem] = []
-    data = _substitute(data, "", os.environ if env is None else env, problems)
+    data = substitute(data, "", os.environ if env is None else env,
+                      lambda key, msg: problems.append(Problem(key, msg)))
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import json
 import logging
 import threading
 import time
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from .adapters.cards import with_keyword
 from .delivery.metrics import NO_METRICS, Metrics, current_endpoint
-from .delivery.model import NewMessage, Status, StoredMessage
+from .delivery.model import Attempt, NewMessage, Status, StoredMessage
 from .delivery.store import Store
 from .dingtalk.errors import MessageInvalid
 from .dingtalk.keywords import satisfies_keywords
@@ -299,7 +298,7 @@ def with_mentions(message: Message, at: Mapping[str, Any] | None) -> Message:
     return message.model_copy(update={"at": merged})
 
 
-def message_json(m: StoredMessage) -> dict[str, Any]:
-    data = m.to_json()
-    data["message"] = json.loads(m.payload)
-    return data
+def message_json(m: StoredMessage, attempts: Sequence[Attempt] = ()) -> dict[str, Any]:
+    """A message as the API shows it: its status, ``attempts`` (each send attempt, oldest first), ``why`` (merged,
+    suppressed, or a digest, and by which message) and the exact DingTalk JSON."""
+    return m.to_json(attempts)

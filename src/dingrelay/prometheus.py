@@ -19,7 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from .delivery.metrics import OUTCOMES, SESSION
-from .delivery.model import RobotStats
+from .delivery.model import SESSION_LIMIT, SESSION_ROBOT, RobotStats
 from .delivery.store import Store
 
 log = logging.getLogger("dingrelay.metrics")
@@ -137,7 +137,8 @@ class _Scraped:
         m = self.metrics
         now = m.clock()
         try:
-            stats = {s.queue: s for s in store.robot_stats(now, {q: w for q, (_, w) in m.limits.items()})}
+            windows = {q: w for q, (_, w) in m.limits.items()} | {SESSION_ROBOT: SESSION_LIMIT[1]}
+            stats = {s.robot: s for s in store.robot_stats(now, windows)}
         except Exception as exc:  # the scrape still answers; say so without details that could leak a URL
             log.warning("metrics: could not read the queues: %s", type(exc).__name__)
             yield GaugeMetricFamily("dingrelay_database_up", "1 when the scrape could read the database", value=0.0)
@@ -149,12 +150,12 @@ class _Scraped:
         paused = _gauge("dingrelay_robot_paused", "1 while the robot is paused after DingTalk's rate-limit errcode",
                         "robot")
         budget = _gauge("dingrelay_robot_budget_remaining", "Sends left in the robot's current rate window", "robot")
-        empty = RobotStats(queue="", depth=0, oldest_age_seconds=None, paused_until=None, pause_reason=None,
-                           window_sends=0, delivered_24h=0, dead_24h=0)
+        empty = RobotStats(robot="", depth=0, sending=0, oldest_created_at=None, paused_until=None,
+                           pause_reason=None, window_sends=0, delivered_24h=0, dead_24h=0)
         for robot in sorted(set(m.limits) | set(stats)):
             s = stats.get(robot, empty)
             depth.add_metric([robot], float(s.depth))
-            oldest.add_metric([robot], s.oldest_age_seconds or 0.0)
+            oldest.add_metric([robot], s.oldest_age(now) or 0.0)
             paused.add_metric([robot], 1.0 if s.paused_until is not None else 0.0)
             if robot in m.limits:
                 budget.add_metric([robot], float(max(0, m.limits[robot][0] - s.window_sends)))

@@ -4,7 +4,7 @@ stream connection that :func:`dingrelay.wiring.build` made, starts them once and
 A web server's worker process builds and starts its runtime itself, after the fork: nothing runs before the
 server forks, so no child inherits a lock held by another thread. Stopping (SIGTERM and SIGINT alike):
 
-1. readiness goes false (``/-/ready`` answers 503) and stream connections close;
+1. readiness goes false (``/-/ready`` answers 503), stream connections close and retention stops;
 2. the delivery loop claims nothing more; sends in flight get until the deadline (``server.shutdown_seconds``);
 3. what is still in flight goes back to the queue, due at once, so a restart sends it without waiting for a lease;
 4. bots, the HTTP client and the database close.
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from .bot import Bots
     from .delivery.pool import SendPool
+    from .delivery.retention import Retention
     from .delivery.worker import Worker
     from .dingtalk.stream import Backoff, StreamClient
     from .gateway import Gateway
@@ -176,10 +177,30 @@ class MetricsEndpoint:
             self._thread.join(_left(deadline))
 
 
+class Pruning:
+    """Retention (:class:`dingrelay.delivery.retention.Retention`) on a thread of its own, so that pruning never
+    holds up a delivery pass."""
+
+    def __init__(self, retention: Retention) -> None:
+        self.retention = retention
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.retention.run_forever, args=(self._stop,),
+                                        name="dingrelay-retention", daemon=True)
+        self._thread.start()
+
+    def stop(self, deadline: float) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(_left(deadline))
+
+
 class Runtime:
-    """Everything that runs in this process. ``deliver``: run the delivery worker; ``streams``: the stream
-    clients of the bots with a ``client_id``; ``parent``: exit when that process (the server's supervisor) is gone;
-    ``metrics_listen``: serve ``/metrics`` on that HOST:PORT (processes without the HTTP API).
+    """Everything that runs in this process. ``deliver``: run the delivery worker (and retention); ``streams``: the
+    stream clients of the bots with a ``client_id``; ``parent``: exit when that process (the server's supervisor) is
+    gone; ``metrics_listen``: serve ``/metrics`` on that HOST:PORT (processes without the HTTP API).
     """
 
     def __init__(self, services: Services, *, deliver: bool = True, streams: bool = False,
@@ -188,6 +209,7 @@ class Runtime:
         self.services = services
         self.shutdown_seconds = services.settings.server.shutdown_seconds
         self.delivery = Delivery(services.worker, services.executor) if deliver else None
+        self.pruning = Pruning(services.retention) if deliver and services.retention is not None else None
         self.streams = Streams(services, backoff=backoff, transport=transport) if streams else None
         self.parent = parent
         self.metrics = MetricsEndpoint(services.gateway, metrics_listen) if metrics_listen else None
@@ -207,6 +229,8 @@ class Runtime:
                 self.delivery.start()
             if self.services.bots is not None:  # answers what a process that is gone left unanswered
                 self.services.bots.start()
+            if self.pruning is not None:
+                self.pruning.start()
             if self.streams is not None:
                 self.streams.start()
             if self.metrics is not None:
@@ -235,6 +259,8 @@ class Runtime:
         try:
             if self.streams is not None:
                 self.streams.stop(deadline)
+            if self.pruning is not None:   # a batch in progress is short: it ends before the store closes
+                self.pruning.stop(deadline)
             if self.delivery is not None:
                 self.delivery.stop(deadline)
             if self.metrics is not None:

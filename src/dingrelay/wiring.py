@@ -16,7 +16,9 @@ from .adapters.routing import Mentions, Route, Router
 from .bot import Bots, BotSpec, HandlersNotLoaded, Pipeline, ReplyRule, load_handlers
 from .bot.dedup import ReplyLog
 from .config import BotSettings, ConfigError, Problem, Settings, SourceSettings
+from .delivery.model import SESSION_LIMIT
 from .delivery.pool import SendPool
+from .delivery.retention import Retention, RetentionPolicy
 from .delivery.retry import RetryPolicy
 from .delivery.sender import Sender
 from .delivery.sql import SqlStore
@@ -28,9 +30,6 @@ from .gateway import Gateway
 from .prometheus import Prometheus
 from .rendering import Renderer
 from .tables import Limits, RobotEntry, SourceEntry, Tables
-
-#: Budget for queues that are not robots (sessionWebhook replies).
-SESSION_LIMIT = (20, 60.0)
 
 
 @dataclass
@@ -44,6 +43,7 @@ class Services:
     executor: SendPool | None = None
     bots: Bots | None = None
     metrics: Prometheus | None = None
+    retention: Retention | None = None   # run by the runtime of a process that delivers
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -127,7 +127,11 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
                     lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor, digests=digests,
                     metrics=metrics)
     gateway = Gateway(gateway_tables(settings), store, renderer, clock=clock, metrics=metrics)
-    services = Services(settings, store, renderer, client, gateway, worker, executor, metrics=metrics)
+    r = settings.retention
+    retention = Retention(store, RetentionPolicy(delivered_days=r.delivered_days, dead_days=r.dead_days,
+                                                 interval_seconds=r.interval_seconds, batch=r.batch), clock=clock)
+    services = Services(settings, store, renderer, client, gateway, worker, executor, metrics=metrics,
+                        retention=retention)
     try:
         services.bots = gateway.bots = bots(settings, store, renderer, clock=clock)
     except ConfigError:

@@ -207,7 +207,7 @@ def test_two_queues_progress_independently(store: SqlStore) -> None:
     store.delivered(claim_head(store, "dev", T0 + 1), now=T0 + 2)
 
     assert due(store, T0 + 2) == []
-    assert store.counts()["delivered"] == 2
+    assert store.counts(T0 + 2)["delivered"] == 2
     assert due(store, T0 + 300) == ["ops-1"]
 
 
@@ -436,7 +436,7 @@ def test_an_interrupted_send_counts_in_the_rate_window_from_its_recovery(store: 
 
 
 def test_an_empty_store_reports_nothing_waiting(store: SqlStore) -> None:
-    assert store.counts() == {"queued": 0, "sending": 0, "retrying": 0, "delivered": 0, "dead": 0,
+    assert store.counts(T0) == {"queued": 0, "sending": 0, "retrying": 0, "delivered": 0, "dead": 0,
                               "suppressed": 0}
     assert store.queues(T0) == []
     assert store.due_heads(T0) == []
@@ -454,7 +454,7 @@ def test_counts_and_queues_report_backlog_pause_and_last_error(store: SqlStore) 
     store.pause(claim_head(store, "dev", T0 + 2), now=T0 + 3, until=T0 + 600, errcode=130101, error=throttled)
     claim_head(store, "session:abc", T0 + 3)
 
-    assert store.counts() == {"queued": 2, "sending": 1, "retrying": 1, "delivered": 1, "dead": 1,
+    assert store.counts(T0 + 10) == {"queued": 2, "sending": 1, "retrying": 1, "delivered": 1, "dead": 1,
                               "suppressed": 0}
     assert store.queues(T0 + 10) == [
         QueueState("dev", backlog=2, sending=0, paused_until=T0 + 600, last_error=throttled,

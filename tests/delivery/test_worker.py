@@ -224,7 +224,7 @@ def test_messages_to_one_robot_are_delivered_in_acceptance_order_across_retries(
     drive(make_worker(), clock)
 
     assert dingtalk.contents() == ["监控 1", "监控 2", "监控 2", "监控 2", "监控 3", "监控 4", "监控 5"]
-    assert store.counts()["delivered"] == 5
+    assert store.counts(clock.now)["delivered"] == 5
 
 
 def test_a_throttled_robot_does_not_hold_back_another(

@@ -37,7 +37,9 @@ def test_tutorial_request_arrives_signed_as_green_info_card(gateway: InProcessGa
     assert wait_until(lambda: _status(gateway, body["id"]) == "delivered", 5)
 
     shown = gateway.http.get(f"/api/v1/messages/{body['id']}", headers={"Authorization": "Bearer heian-token"}).json()
-    assert shown["attempts"] == 1 and shown["robot"] == "ops"
+    assert shown["attempt_count"] == 1 and shown["robot"] == "ops"
+    [attempt] = shown["attempts"]
+    assert (attempt["outcome"], attempt["http_status"], attempt["errcode"]) == ("delivered", 200, 0)
     assert shown["message"]["markdown"]["title"] == "[巡检] 每天巡检"
 
 

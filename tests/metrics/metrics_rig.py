@@ -56,8 +56,10 @@ def value(parsed: Samples, name: str, **labels: str) -> float | None:
 
 
 def make_rig(tmp_path: Path, store_url: str, *, metrics: dict[str, Any] | None = None,
-             delivery: dict[str, Any] | None = None, ops_rate: tuple[int, float] = (20, 60.0)) -> Iterator[MetricsRig]:
-    """The rig, served until the generator is closed. ``ops_rate``: robot ops' (rate_limit, rate_window_seconds)."""
+             delivery: dict[str, Any] | None = None, ops_rate: tuple[int, float] = (20, 60.0),
+             suppress_seconds: float = 0.0) -> Iterator[MetricsRig]:
+    """The rig, served until the generator is closed. ``ops_rate``: robot ops' (rate_limit, rate_window_seconds);
+    ``suppress_seconds``: source heian's window for repeats."""
     ops = RobotSpec("ops", keywords=["巡检"], rate_limit=ops_rate[0], rate_window_seconds=ops_rate[1])
     dba = RobotSpec("dba", keywords=[])
     emu = emulator_for([ops, dba])
@@ -69,7 +71,7 @@ def make_rig(tmp_path: Path, store_url: str, *, metrics: dict[str, Any] | None =
             "robots": {r.name: {"webhook": f"{server.url}/robot/send?access_token={r.token}", "secret": r.secret,
                                 "keywords": r.keywords, "rate_limit": r.rate_limit,
                                 "rate_window_seconds": r.rate_window_seconds} for r in (ops, dba)},
-            "sources": {"heian": {"token": TOKEN, "robots": ["ops"]},
+            "sources": {"heian": {"token": TOKEN, "robots": ["ops"], "suppress_window_seconds": suppress_seconds},
                         "slowlog": {"token": DBA_TOKEN, "robots": ["dba"]}},
             "delivery": delivery or {"backoff_base_seconds": 0.2, "backoff_max_seconds": 1.0, "digest": False},
             "bots": {"helper": {"app_secret": app_secret, "replies": [{"match": "^ping", "text": "pong"}]}},

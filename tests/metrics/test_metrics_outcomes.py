@@ -33,8 +33,9 @@ from dingrelay.wiring import build
 def slow_ops(tmp_path: Path) -> Iterator[MetricsRig]:
     """The rig with robot ops allowed one send per 2 s, digests after 1 s of backlog, repeats suppressed."""
     delivery = {"backoff_base_seconds": 0.2, "backoff_max_seconds": 0.5, "digest": True,
-                "digest_after_seconds": 1.0, "suppress_window_seconds": 300}
-    yield from make_rig(tmp_path, f"sqlite:///{tmp_path / 'dingrelay.db'}", delivery=delivery, ops_rate=(1, 2.0))
+                "digest_after_seconds": 1.0}
+    yield from make_rig(tmp_path, f"sqlite:///{tmp_path / 'dingrelay.db'}", delivery=delivery, ops_rate=(1, 2.0),
+                        suppress_seconds=300)
 
 
 def _settled(store: SqlStore) -> bool:
@@ -95,6 +96,7 @@ def _stream_config(tmp_path: Path, api: str, client_id: str, secret: str, **metr
     path = tmp_path / "dingrelay.yaml"
     config = {"storage": {"url": f"sqlite:///{tmp_path / 'stream.db'}"},
               "bots": {"helper": {"app_secret": secret, "client_id": client_id, "stream_api": api,
+                                  "session_webhook_prefixes": [f"{api}/robot/sendBySession"],
                                   "replies": [{"match": "^echo (?P<what>.+)", "text": "{{ what }}"}]}}}
     if metrics:
         config["metrics"] = metrics

@@ -99,7 +99,7 @@ def test_after_a_scripted_run_every_metric_has_the_value_the_run_implies(rig: Me
     assert value(m, "dingrelay_robot_budget_remaining", robot="dba") == 20 - 1
 
     # the pause lasts the 10 minutes of delivery.penalty_seconds (what the store says the gauge is made of)
-    [dba] = [s for s in rig.gateway.services.store.robot_stats(time.time()) if s.queue == "dba"]
+    [dba] = rig.gateway.services.store.robot_stats(time.time(), {"dba": 60.0})
     assert dba.paused_until is not None and PENALTY - 60 < dba.paused_until - time.time() <= PENALTY
     assert (dba.depth, dba.window_sends, dba.delivered_24h) == (1, 1, 0)
     assert _status(rig, ids["paused"], DBA_TOKEN)["status"] == "retrying"

@@ -34,7 +34,8 @@ def test_the_wheel_ships_the_migrations_and_they_run_from_it(tmp_path: Path) -> 
         metadata = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         zf.extractall(tmp_path / "site")
     assert {MIGRATIONS + "env.py", MIGRATIONS + "script.py.mako", MIGRATIONS + "versions/v0001_initial.py",
-            MIGRATIONS + "versions/v0002_repeat_key.py"} <= names
+            MIGRATIONS + "versions/v0002_repeat_key.py", MIGRATIONS + "versions/v0003_bot_inbox.py",
+            MIGRATIONS + "versions/v0004_attempts_retention.py"} <= names
     assert any(line.startswith("Requires-Dist: alembic") for line in metadata.splitlines())
 
     config = tmp_path / "dingrelay.yaml"

@@ -1,4 +1,5 @@
-"""``dingrelay db upgrade`` and ``dingrelay db current``: the database schema's Alembic revision.
+"""``dingrelay db upgrade`` and ``dingrelay db current``: the database schema's Alembic revision; ``dingrelay db
+vacuum``: rewrite a SQLite file so retention can shrink it.
 
 ``serve``, ``worker`` and ``stream`` upgrade at start by themselves; these are for operators who want to upgrade
 first (or check) with the same ``--config``.
@@ -46,3 +47,24 @@ def current(config_path: str | None) -> None:
         click.echo(schema_status(settings.storage.url).describe())
     except StorageUnavailable as exc:
         fail(f"{settings.storage.masked()}: {exc}")
+
+
+@db.command()
+@config_option
+def vacuum(config_path: str | None) -> None:
+    """Rewrite the SQLite file with incremental auto-vacuum, once, while dingrelay is stopped: a file made before
+    dingrelay set it reuses the space retention frees, but only shrinks after this."""
+    from ..delivery.sql import vacuum as rewrite
+    from ..delivery.store import StorageUnavailable
+
+    settings = settings_or_exit(config_path)
+    if not settings.storage.url.startswith("sqlite"):
+        fail(f"{settings.storage.masked()}: PostgreSQL reclaims space with its own autovacuum; nothing to do")
+    try:
+        before, after = rewrite(settings.storage.url)
+    except (StorageUnavailable, ValueError) as exc:
+        fail(f"{settings.storage.masked()}: {exc}")
+    except Exception as exc:   # sqlite3's: the file is busy (another process has it open), or unreadable
+        fail(f"{settings.storage.masked()}: could not vacuum ({type(exc).__name__}: {exc}); stop dingrelay first")
+    click.echo(f"vacuumed {settings.storage.masked()}: {before} pages before, {after} after; incremental "
+               "auto-vacuum is on")

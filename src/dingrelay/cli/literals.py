@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from ..config import _ENV_REF, Problem
+from ..config import Problem
+from ..envvars import _ENV_REF
 
 #: (section, key): the settings that hold a secret. ``webhook`` holds its robot's access token.
 SECRET_KEYS = (("robots", "secret"), ("robots", "webhook"), ("sources", "token"), ("bots", "app_secret"))

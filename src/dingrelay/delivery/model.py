@@ -6,6 +6,7 @@ reprs show it masked, so neither a log line nor a traceback carries it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -24,6 +25,24 @@ class Status(StrEnum):
 
 #: Statuses still waiting for delivery (they hold their queue's order).
 ACTIVE = (Status.QUEUED, Status.RETRYING, Status.SENDING)
+#: Statuses a message ends in (retention prunes them).
+FINISHED = (Status.DELIVERED, Status.DEAD, Status.SUPPRESSED)
+
+#: The queues of sessionWebhook replies are named ``session:<digest of the URL>``; in reports they count together
+#: as the robot :data:`SESSION_ROBOT`.
+SESSION_PREFIX = "session:"
+SESSION_ROBOT = "session"
+#: The rate budget of each sessionWebhook queue: (messages, window seconds).
+SESSION_LIMIT = (20, 60.0)
+
+
+class Outcome(StrEnum):
+    """How one send attempt ended."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"        # failed; the message is tried again later
+    PAUSED = "paused"      # DingTalk throttled the robot: its queue pauses (the attempt does not count)
+    DEAD = "dead"          # failed for good
 
 # The longest value, in characters, the store keeps of each field: the columns of ``delivery/sql/tables.py`` are
 # sized from these, and the web checks what a sender gives against them at the door.
@@ -91,6 +110,7 @@ class StoredMessage:
     duplicate_of: str | None = None  # a suppressed message: the message it repeats
     duplicates: int = 0              # how many later messages were suppressed as repeats of this one
     repeat_key: str | None = None    # see NewMessage.repeat_key
+    requeued_at: float | None = None  # when a person last put it back in its queue after it died
 
     __repr__ = _masked_repr
 
@@ -98,8 +118,23 @@ class StoredMessage:
     def is_digest(self) -> bool:
         return self.digest_id == self.id
 
-    def to_json(self) -> dict[str, Any]:
-        """The public view (no target URL: it carries a session key)."""
+    @property
+    def why(self) -> str | None:
+        """Why the message was not sent on its own, and by which message: suppressed, merged into a digest, or a
+        digest itself. ``None`` for a message that goes (or went) out alone."""
+        if self.status is Status.SUPPRESSED and self.duplicate_of:
+            return (f"suppressed as a repeat of message {self.duplicate_of}, accepted for the same robot within "
+                    "delivery.suppress_window_seconds: never sent, counted on that message")
+        if self.is_digest:
+            return ("a digest: during an alert storm it carried its robot's backlog in one message (the messages "
+                    "whose digest_id is this id)")
+        if self.digest_id:
+            return (f"merged into digest {self.digest_id}: its robot's backlog would have taken longer than "
+                    "delivery.digest_after_seconds to drain at the robot's rate, so it went out inside that digest")
+        return None
+
+    def to_json(self, attempts: Sequence[Attempt] = ()) -> dict[str, Any]:
+        """The public view (no target URL: it carries a session key), with ``attempts``, its send attempts."""
         import json
 
         return {
@@ -109,7 +144,9 @@ class StoredMessage:
             "source": self.source,
             "msgtype": self.msgtype,
             "title": self.title,
-            "attempts": self.attempts,
+            "attempt_count": self.attempts,
+            "attempts": [a.to_json() for a in attempts],
+            "why": self.why,
             "last_errcode": self.last_errcode,
             "last_error": self.last_error,
             "created_at": self.created_at,
@@ -119,6 +156,7 @@ class StoredMessage:
             "digest_id": self.digest_id,
             "duplicate_of": self.duplicate_of,
             "duplicates": self.duplicates,
+            "requeued_at": self.requeued_at,
             "message": json.loads(self.payload),
         }
 
@@ -139,23 +177,6 @@ class QueueState:
     paused_until: float | None
     last_error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RobotStats:
-    """One queue at a glance (``/metrics``, the dashboard): a robot's, or every sessionWebhook queue together as
-    ``session``. ``oldest_age_seconds`` is ``None`` when nothing waits; ``paused_until`` only while paused;
-    ``window_sends`` counts the sends in the robot's current rate window; ``delivered_24h`` and ``dead_24h`` the
-    messages accepted in the last 24 h that are now delivered or dead."""
-
-    queue: str
-    depth: int
-    oldest_age_seconds: float | None
-    paused_until: float | None
-    pause_reason: str | None
-    window_sends: int
-    delivered_24h: int
-    dead_24h: int
 
 
 #: The statuses of a bot reply log entry: a delivery is answering it, or has answered.
@@ -185,3 +206,100 @@ class Unanswered:
     bot: str
     msg_id: str
     callback_json: str = field(repr=False)   # carries the sessionWebhook, a credential
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the worker measured of one send, recorded with its outcome as an :class:`Attempt`: when it started,
+    how long it took, the HTTP status DingTalk answered (``None``: no answer) and DingTalk's errmsg (masked)."""
+
+    started_at: float
+    duration: float
+    http_status: int | None = None
+    errmsg: str | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One send attempt on record: when it started, how long it took, what DingTalk answered (HTTP status, errcode,
+    errmsg) and how it ended. ``digest_id``: the message went out inside that digest (it is the digest's attempt).
+    ``error`` is the reason the outcome recorded; like ``errmsg`` it is masked (no token, no session key)."""
+
+    started_at: float
+    duration: float | None
+    http_status: int | None
+    errcode: int | None
+    errmsg: str | None
+    error: str | None
+    outcome: Outcome
+    digest_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"started_at": self.started_at, "duration": self.duration, "http_status": self.http_status,
+                "errcode": self.errcode, "errmsg": self.errmsg, "error": self.error, "outcome": str(self.outcome),
+                "digest_id": self.digest_id}
+
+
+@dataclass(frozen=True)
+class RobotStats:
+    """One robot's live state, as the dashboard, ``/metrics`` and the bots report it (:meth:`Store.robot_stats`).
+
+    ``robot`` is a robot's name, or :data:`SESSION_ROBOT` for every sessionWebhook queue together."""
+
+    robot: str
+    depth: int                        # messages waiting or in flight (queued, retrying, sending)
+    sending: int                      # of which in flight
+    oldest_created_at: float | None   # when the oldest of them was accepted
+    paused_until: float | None        # DingTalk throttled the robot until then (None: not paused now)
+    pause_reason: str | None
+    window_sends: int                 # sends in its current rate window, those in flight included
+    delivered_24h: int                # messages delivered in the last 24 h
+    dead_24h: int                     # messages that died in the last 24 h
+
+    def oldest_age(self, now: float) -> float | None:
+        """How long the oldest waiting message has waited, in seconds (``None``: nothing waits)."""
+        return None if self.oldest_created_at is None else max(0.0, now - self.oldest_created_at)
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """Which messages to list or requeue; every given field must match. ``robot`` is a robot's name (or
+    :data:`SESSION_ROBOT`), ``since``/``until`` bound when they were accepted, ``text`` is a part of the title."""
+
+    status: Status | None = None
+    robot: str | None = None
+    source: str | None = None
+    since: float | None = None
+    until: float | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """Who did what, when: a person's action on messages or robots (``actor`` such as ``cli:alice`` or
+    ``ui:alice``; ``action`` such as ``requeue``; ``target`` a message id or a filter; ``detail`` the result)."""
+
+    actor: str
+    at: float
+    action: str
+    target: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one retention pass removed. ``more``: it stopped at its batch size; call again soon."""
+
+    messages: int = 0
+    attempts: int = 0
+    idempotency_keys: int = 0
+    sends: int = 0
+    session_queues: int = 0
+    audit: int = 0
+    vacuumed_pages: int = 0
+    more: bool = False
+
+    @property
+    def anything(self) -> bool:
+        return any((self.messages, self.attempts, self.idempotency_keys, self.sends, self.session_queues,
+                    self.audit, self.vacuumed_pages))

@@ -13,7 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from .model import Claim, NewMessage, QueueState, ReplyRecord, RobotStats, StoredMessage, Unanswered
+from .model import (
+    Attempt,
+    AuditEntry,
+    Claim,
+    MessageFilter,
+    NewMessage,
+    Pruned,
+    QueueState,
+    ReplyRecord,
+    RobotStats,
+    Sent,
+    StoredMessage,
+    Unanswered,
+)
 
 
 class StorageUnavailable(Exception):
@@ -67,10 +80,16 @@ class Store(ReplyStore, Protocol):
     def following(self, claim: Claim, *, limit: int) -> list[StoredMessage]: ...
     def claim_digest(self, claim: Claim, digest: NewMessage, carried: Sequence[StoredMessage], *, now: float,
                      lease: float) -> Claim: ...
-    def delivered(self, claim: Claim, *, now: float) -> None: ...
-    def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str) -> None: ...
-    def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None: ...
-    def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str) -> None: ...
+    # Finishing a claim. With ``sent`` (what the worker measured of the send), the attempt is recorded in the same
+    # transaction as the outcome (:meth:`attempts`); without it (a send released at shutdown, an expired session
+    # message that was never sent), nothing is.
+    def delivered(self, claim: Claim, *, now: float, sent: Sent | None = None) -> None: ...
+    def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str,
+              sent: Sent | None = None) -> None: ...
+    def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str,
+              sent: Sent | None = None) -> None: ...
+    def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str,
+             sent: Sent | None = None) -> None: ...
 
     def recover(self, *, now: float) -> int:
         """Re-queue the sends whose lease ran out or whose owner is gone; cheap when there are none (call it every
@@ -86,13 +105,49 @@ class Store(ReplyStore, Protocol):
     def backlog(self, queue: str) -> int: ...
     def backlogs(self, queues: Sequence[str]) -> dict[str, int]: ...
     def carried(self, digest_id: str) -> list[StoredMessage]: ...
-    def counts(self) -> dict[str, int]: ...
+
+    def counts(self, now: float | None = None) -> dict[str, int]:
+        """Messages per status: those waiting (queued, retrying, sending) now, those that ended (delivered, dead,
+        suppressed) in the 24 h before ``now`` (default: the time of day). Index range counts: never a scan of
+        every stored message."""
+        ...
+
     def queues(self, now: float) -> list[QueueState]: ...
 
-    def robot_stats(self, now: float, windows: Mapping[str, float] | None = None) -> list[RobotStats]:
-        """Each queue that has ever had a message, robots by name and sessionWebhooks together as ``session``;
-        ``windows`` gives each robot's rate window in seconds for ``window_sends`` (default 60). It costs index
-        probes per queue, not a scan of the stored messages (``/metrics`` reads it at every scrape)."""
+    def robot_stats(self, now: float, windows: Mapping[str, float]) -> list[RobotStats]:
+        """The live state of each robot named in ``windows`` (robot name -> its rate window in seconds), in that
+        order; :data:`~.model.SESSION_ROBOT` stands for every sessionWebhook queue together. A few index probes
+        per robot, however many messages are stored."""
+        ...
+
+    def attempts(self, message_id: str) -> list[Attempt]:
+        """The send attempts of a message, oldest first; for a message a digest carried, the digest's too."""
+        ...
+
+    def find(self, where: MessageFilter, *, limit: int = 50, before_seq: int | None = None) -> list[StoredMessage]:
+        """Messages matching ``where``, newest first; ``before_seq`` (the last ``seq`` of the previous page)
+        pages on."""
+        ...
+
+    # people's actions
+    def requeue(self, target: str | MessageFilter, *, now: float, actor: str) -> int:
+        """Put dead messages back in their queue, due ``now``: the message ``target`` (an id; for a digest, the
+        dead messages it carried), or every dead message ``target`` (a filter) matches. Their attempts stay on
+        record; they get a fresh give-up horizon. Recorded in the audit log as ``actor``. Returns how many."""
+        ...
+
+    def record_audit(self, *, actor: str, action: str, target: str, detail: str, now: float) -> None: ...
+    def audit_log(self, *, limit: int = 100) -> list[AuditEntry]:
+        """The latest audit entries, newest first."""
+        ...
+
+    # retention
+    def prune(self, *, now: float, delivered_before: float | None, dead_before: float | None,
+              limit: int = 500) -> Pruned:
+        """One small batch of retention: messages delivered or suppressed before ``delivered_before`` and dead
+        before ``dead_before`` (``None``: keep them) with their attempts, idempotency keys older than 24 h, idle
+        sessionWebhook queues, the rate limit's old send log; then, on SQLite, free pages go back to the file
+        system. Each part is a short transaction of at most ``limit`` rows: call again while ``more``."""
         ...
 
     def close(self) -> None: ...

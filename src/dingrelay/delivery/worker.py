@@ -8,6 +8,9 @@ then every send is a digest (a storm that slows down would otherwise spend the r
 and leave the rest waiting a window). While it lasts, the robot's sends are spaced ``window / limit`` apart, so its
 budget is spread over the window and each digest gathers what arrived since the last one.
 
+Every send attempt goes on record with its outcome (:class:`~.model.Sent`: when it started, how long it took, DingTalk's
+HTTP status and errmsg), in the outcome's own transaction.
+
 Liveness: ``run_forever`` records a heartbeat (:attr:`Worker.beat`) on every turn of its loop and re-queues sends
 whose lease expired (``store.recover``) every :attr:`Worker.recover_seconds`, not only at start. Writing a send's
 outcome is retried until it succeeds, or until the send's lease has run out (recovery then re-queues it): a failed
@@ -25,10 +28,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..dingtalk.errors import DingTalkError, TransportError
+from ..dingtalk.client import Receipt
+from ..dingtalk.errors import ApiError, DingTalkError, TransportError
+from ..dingtalk.masking import mask_text
 from . import digest
 from .metrics import NO_METRICS, Metrics, robot_label
-from .model import Claim, NewMessage, StoredMessage
+from .model import Claim, NewMessage, Sent, StoredMessage
 from .retry import Action, RetryPolicy
 from .sender import Sender
 from .store import Store
@@ -187,16 +192,20 @@ class Worker:
     def deliver(self, claim: Claim) -> None:
         message = claim.message
         try:
+            started, timer = self.clock(), time.perf_counter()
             try:
-                self._send(message)
+                receipt = self._send(message)
             except DingTalkError as exc:
-                self._failed(claim, exc)
+                self._failed(claim, exc, _measured(started, timer, exc))
             except Exception as exc:  # a bug must not leave the message stuck in "sending"
                 log.exception("unexpected error delivering %s", message.id)
-                self._failed(claim, TransportError(f"internal error while sending: {type(exc).__name__}"))
+                error = TransportError(f"internal error while sending: {type(exc).__name__}")
+                self._failed(claim, error, _measured(started, timer, error))
             else:
                 now = self.clock()
-                if self._record(claim, "delivered", lambda: self.store.delivered(claim, now=now)):
+                sent = Sent(started, time.perf_counter() - timer, http_status=receipt.http_status,
+                            errmsg=mask_text(receipt.errmsg))
+                if self._record(claim, "delivered", lambda: self.store.delivered(claim, now=now, sent=sent)):
                     log.debug("delivered %s to %s", message.id, message.queue)
                     self._observe_delivered(message, now)
         except Exception:  # never into a discarded future
@@ -204,10 +213,10 @@ class Worker:
         finally:
             self._untrack(claim)
 
-    def _send(self, message: StoredMessage) -> None:
+    def _send(self, message: StoredMessage) -> Receipt:
         started = time.monotonic()
         try:
-            self.sender.send(message)
+            return self.sender.send(message)
         finally:
             self.metrics.send_duration(robot_label(message.queue), time.monotonic() - started)
 
@@ -270,24 +279,26 @@ class Worker:
                 log.exception("could not release %s; it is re-queued when its lease ends", claim.message.id)
         return released
 
-    def _failed(self, claim: Claim, error: DingTalkError) -> None:
+    def _failed(self, claim: Claim, error: DingTalkError, sent: Sent) -> None:
         now = self.clock()
         message = claim.message
         errcode = getattr(error, "errcode", None)
-        decision = self.policy.decide(error, attempts=message.attempts, now=now, since=message.created_at)
+        # A message a person requeued gets a fresh give-up horizon from then.
+        since = message.requeued_at or message.created_at
+        decision = self.policy.decide(error, attempts=message.attempts, now=now, since=since)
         self._observe_failure(message, decision.action, errcode)
         if decision.action is Action.PAUSE:
             log.warning("%s throttled by DingTalk until %s: %s", message.queue, _fmt(decision.at), error)
             self._record(claim, "paused", lambda: self.store.pause(
-                claim, now=now, until=decision.at, errcode=errcode, error=decision.reason))
+                claim, now=now, until=decision.at, errcode=errcode, error=decision.reason, sent=sent))
         elif decision.action is Action.RETRY:
             log.info("retrying %s (attempt %d) at %s: %s", message.id, message.attempts, _fmt(decision.at), error)
             self._record(claim, "retrying", lambda: self.store.retry(
-                claim, now=now, at=decision.at, errcode=errcode, error=decision.reason))
+                claim, now=now, at=decision.at, errcode=errcode, error=decision.reason, sent=sent))
         else:
             log.warning("message %s to %s is dead: %s", message.id, message.queue, decision.reason)
             self._record(claim, "dead", lambda: self.store.dead(
-                claim, now=now, errcode=errcode, error=decision.reason))
+                claim, now=now, errcode=errcode, error=decision.reason, sent=sent))
 
     def _observe_failure(self, message: StoredMessage, action: Action, errcode: int | None) -> None:
         robot = robot_label(message.queue)
@@ -335,6 +346,12 @@ class Worker:
         """Make :meth:`run_forever` return after its current pass (sends in flight go on)."""
         self._stop.set()
         self._wake.set()
+
+
+def _measured(started: float, timer: float, error: DingTalkError) -> Sent:
+    """The facts of a failed send: DingTalk's HTTP status and errmsg when it answered (masked by the client)."""
+    errmsg = error.errmsg if isinstance(error, ApiError) else None
+    return Sent(started, time.perf_counter() - timer, http_status=error.status_code, errmsg=errmsg)
 
 
 def _expired(message: StoredMessage) -> str:

@@ -32,6 +32,7 @@ class Receipt:
     errmsg: str
     elapsed: float
     sent_at: float
+    http_status: int = 200
 
 
 @dataclass
@@ -132,9 +133,11 @@ class RobotClient:
             ) from None
         errmsg = str(data.get("errmsg", ""))
         if errcode != 0:
-            raise error_for(errcode, mask_text(errmsg), robot=name,
-                            keywords=list(robot.keywords) if robot else None, session=session)
-        return Receipt(errcode=0, errmsg=errmsg, elapsed=elapsed, sent_at=started)
+            error = error_for(errcode, mask_text(errmsg), robot=name,
+                              keywords=list(robot.keywords) if robot else None, session=session)
+            error.status_code = response.status_code
+            raise error
+        return Receipt(errcode=0, errmsg=errmsg, elapsed=elapsed, sent_at=started, http_status=response.status_code)
 
 
 class _MaskSecretsFilter(logging.Filter):

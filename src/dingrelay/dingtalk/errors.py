@@ -42,6 +42,8 @@ class DingTalkError(Exception):
     """Base of every dingrelay.dingtalk error."""
 
     retryable: bool = False
+    #: The HTTP status of DingTalk's answer (``None``: no answer, or the request was never sent).
+    status_code: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

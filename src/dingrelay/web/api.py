@@ -48,4 +48,5 @@ def create() -> ResponseReturnValue:
 def show(message_id: str) -> ResponseReturnValue:
     gw = gateway()
     source = gw.authenticate(bearer_token() or request.args.get("token"))
-    return jsonify(message_json(gw.lookup(source, checked_message_id(message_id))))
+    m = gw.lookup(source, checked_message_id(message_id))
+    return jsonify(message_json(m, gw.store.attempts(m.id)))

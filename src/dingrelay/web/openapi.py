@@ -89,16 +89,34 @@ SCHEMAS: dict[str, Any] = {
     },
     "Message": {
         "type": "object",
-        "required": ["id", "status", "robot", "msgtype", "title", "attempts", "created_at", "updated_at",
-                     "message"],
+        "required": ["id", "status", "robot", "msgtype", "title", "attempt_count", "attempts", "why", "created_at",
+                     "updated_at", "message"],
         "properties": {
             "id": _STR,
             "status": {"enum": ["queued", "sending", "retrying", "delivered", "dead", "suppressed"]},
             "robot": _STR, "source": _NULLABLE_STR, "msgtype": _STR, "title": _STR,
-            "attempts": {"type": "integer"}, "last_errcode": _NULLABLE_INT, "last_error": _NULLABLE_STR,
+            "attempt_count": {"type": "integer", "description": "attempts since accepted (or requeued)"},
+            "attempts": {"type": "array", "items": _ref("Attempt"), "description": "every send attempt, oldest "
+                         "first; for a message a digest carried, the digest's"},
+            "why": {**_NULLABLE_STR, "description": "suppressed, merged into a digest, or a digest: by which "
+                    "message and why"},
+            "last_errcode": _NULLABLE_INT, "last_error": _NULLABLE_STR,
             "created_at": {"type": "number"}, "updated_at": {"type": "number"}, "delivered_at": _NULLABLE_NUM,
             "next_attempt_at": _NULLABLE_NUM, "digest_id": _NULLABLE_STR, "duplicate_of": _NULLABLE_STR,
-            "duplicates": {"type": "integer"}, "message": {"type": "object"},
+            "duplicates": {"type": "integer"}, "requeued_at": _NULLABLE_NUM, "message": {"type": "object"},
+        },
+    },
+    "Attempt": {
+        "type": "object",
+        "required": ["started_at", "duration", "http_status", "errcode", "errmsg", "error", "outcome", "digest_id"],
+        "additionalProperties": False,
+        "properties": {
+            "started_at": {"type": "number"}, "duration": _NULLABLE_NUM,
+            "http_status": {**_NULLABLE_INT, "description": "null: DingTalk did not answer"},
+            "errcode": _NULLABLE_INT, "errmsg": {**_NULLABLE_STR, "description": "DingTalk's errmsg, masked"},
+            "error": {**_NULLABLE_STR, "description": "the reason recorded, masked"},
+            "outcome": {"enum": ["delivered", "retry", "paused", "dead"]},
+            "digest_id": {**_NULLABLE_STR, "description": "the digest this message went out in"},
         },
     },
     "DingAnswer": {

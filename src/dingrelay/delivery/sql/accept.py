@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
-from ..model import NewMessage, Status, StoredMessage
+from ..model import SESSION_PREFIX, NewMessage, Status, StoredMessage
 from ..store import StorageUnavailable
 from .engines import Database
 from .reads import get_many
@@ -190,7 +190,7 @@ class Acceptor:
         """
         postgres = self.db.postgres
         if queue in self._known_queues and not postgres:
-            return
+            return   # never a session queue's: retention removes their rows when idle (.retention)
         row = _SELECT_QUEUE_FOR_UPDATE if postgres else SELECT_QUEUE
         if conn.execute(row, {"q": queue}).first() is None:
             try:
@@ -198,7 +198,8 @@ class Acceptor:
                     conn.execute(INSERT_QUEUE, {"queue": queue})
             except IntegrityError:
                 conn.execute(row, {"q": queue})  # a concurrent request created it: wait for it like any other
-        self._known_queues.add(queue)
+        if not queue.startswith(SESSION_PREFIX):
+            self._known_queues.add(queue)
 
 
 def repeat_key(m: NewMessage) -> str | None:

@@ -9,6 +9,10 @@ Durability: SQLite runs ``synchronous=FULL`` by default, so a commit (a 202) is 
 survives power loss, not only a killed process. ``normal`` (``storage.sqlite_synchronous``) skips that fsync: a
 commit still survives kill -9, but the last transactions before an OS crash or power cut may be lost.
 
+Space: a new SQLite file gets ``auto_vacuum=INCREMENTAL`` (set on every connection, it takes effect only before the
+first table exists), so retention can hand freed pages back to the file system (:mod:`.retention`). A file made
+before that keeps ``auto_vacuum=NONE`` until one VACUUM converts it (:func:`.retention.vacuum`).
+
 Engines hide bound parameters in their errors and logs: a message's text or a session key never reaches a log
 line through a failed statement.
 """
@@ -51,6 +55,16 @@ class Database:
         with self._write_lock, self.engine.begin() as conn:
             yield conn
 
+    def script(self, sql: str) -> None:
+        """Run ``sql`` on SQLite to completion outside any transaction, holding this process's write lock.
+        (``PRAGMA incremental_vacuum`` frees one page per step, and sqlite3's ``execute`` steps only once.)"""
+        with self._write_lock:
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.executescript(sql)  # type: ignore[union-attr]
+            finally:
+                raw.close()
+
     def read(self) -> AbstractContextManager[Connection]:
         """A read-only connection (on SQLite: snapshots that never wait for writers)."""
         return self.reader.connect()
@@ -78,6 +92,7 @@ def _engine(url: str, *, writer: bool = True, synchronous: Synchronous = "full")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         if not memory:
+            cur.execute("PRAGMA auto_vacuum=INCREMENTAL")   # before any table: a no-op on an existing file
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cur.execute("PRAGMA busy_timeout=30000")

@@ -1,7 +1,9 @@
 """Finishing a claim: delivered, retried later, paused (DingTalk throttled the robot), or dead.
 
 Finishing a digest's claim finishes every message of its batch. Each outcome closes the claim's entry in the send
-log, which the rate limit counts from.
+log, which the rate limit counts from, and, given what the worker measured of the send (:class:`~..model.Sent`),
+records the attempt in ``dr_attempts`` in the same transaction: no extra commit. A digest's attempt is recorded
+once, on the digest; the messages it carries show it through their ``digest_id`` (:mod:`.history`).
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, delete, update
+from sqlalchemy import and_, delete, insert, update
 from sqlalchemy.engine import Connection
 
-from ..model import ACTIVE, Claim, Status, StoredMessage
+from ..model import ACTIVE, Claim, Outcome, Sent, Status, StoredMessage
 from .engines import Database
 from .rows import RELEASED
-from .tables import messages, queue_state, sends
+from .tables import attempts, messages, queue_state, sends
 
 #: Send-log rows older than this can no longer matter to any rate window.
 _SEND_LOG_SECONDS = 86400
@@ -26,34 +28,43 @@ class Outcomes:
         self.db = db
         self.notify = notify
 
-    def delivered(self, claim: Claim, *, now: float) -> None:
+    def delivered(self, claim: Claim, *, now: float, sent: Sent | None = None) -> None:
         with self.db.tx() as conn:
+            _record(conn, claim.message, sent, Outcome.DELIVERED, errcode=0, error=None)
             _finish(conn, claim, now, status=Status.DELIVERED.value, delivered_at=now)
         self.notify(None)
 
-    def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str) -> None:
+    def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str,
+              sent: Sent | None = None) -> None:
         with self.db.tx() as conn:
+            _record(conn, claim.message, sent, Outcome.RETRY, errcode=errcode, error=error)
             _finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=at,
                     last_errcode=errcode, last_error=error)
         self.notify(None)
 
-    def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None:
+    def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str,
+              sent: Sent | None = None) -> None:
         """The robot is throttled: keep the message queued (the attempt does not count) and pause its queue."""
         with self.db.tx() as conn:
+            _record(conn, claim.message, sent, Outcome.PAUSED, errcode=errcode, error=error)
             _finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=until,
                     attempts=messages.c.attempts - 1, last_errcode=errcode, last_error=error)
             conn.execute(update(queue_state).where(queue_state.c.queue == claim.message.queue)
                          .values(paused_until=until, pause_reason=error))
         self.notify(None)
 
-    def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str) -> None:
+    def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str,
+             sent: Sent | None = None) -> None:
         with self.db.tx() as conn:
             if isinstance(claim, Claim):
+                _record(conn, claim.message, sent, Outcome.DEAD, errcode=errcode, error=error)
                 _finish(conn, claim, now, status=Status.DEAD.value, last_errcode=errcode, last_error=error)
             else:
-                conn.execute(update(messages).where(
+                died = conn.execute(update(messages).where(
                     messages.c.seq == claim.seq, messages.c.status.in_([s.value for s in ACTIVE]))
                     .values(status=Status.DEAD.value, updated_at=now, last_errcode=errcode, last_error=error))
+                if died.rowcount:
+                    _record(conn, claim, sent, Outcome.DEAD, errcode=errcode, error=error)
         self.notify(None)
 
     def release_pause(self, queue: str) -> None:
@@ -61,6 +72,16 @@ class Outcomes:
             conn.execute(update(queue_state).where(queue_state.c.queue == queue)
                          .values(paused_until=None, pause_reason=None))
         self.notify(None)
+
+
+def _record(conn: Connection, message: StoredMessage, sent: Sent | None, outcome: Outcome, *, errcode: int | None,
+            error: str | None) -> None:
+    """The attempt that ended in ``outcome``, when the worker says what it measured."""
+    if sent is None:
+        return
+    conn.execute(insert(attempts).values(
+        message_id=message.id, started_at=sent.started_at, duration=sent.duration, http_status=sent.http_status,
+        errcode=errcode, errmsg=sent.errmsg, error=error, outcome=outcome.value))
 
 
 def _finish(conn: Connection, claim: Claim, now: float, **values: Any) -> None:

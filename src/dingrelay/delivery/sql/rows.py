@@ -24,4 +24,5 @@ def to_message(r: Any) -> StoredMessage:
         last_errcode=r.last_errcode, last_error=r.last_error, created_at=float(r.created_at),
         updated_at=float(r.updated_at), delivered_at=r.delivered_at, fingerprint=r.fingerprint,
         digest_id=r.digest_id, duplicate_of=r.duplicate_of, duplicates=int(r.duplicates or 0),
-        repeat_key=r.repeat_key)
+        repeat_key=r.repeat_key,
+        requeued_at=r.requeued_at)

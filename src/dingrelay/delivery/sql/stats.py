@@ -1,97 +1,84 @@
-"""Every queue at a glance, for ``/metrics`` and the dashboard: :func:`robot_stats`.
+"""Reports that cost O(robots), not O(stored messages): ``counts`` for ``/healthz`` and the bots, ``robot_stats``
+for ``/metrics`` and the dashboard.
 
-One statement reads every queue's row of ``dr_queue_state`` (its pause) with, per queue, index probes only: its
-depth and oldest active message through the partial index ``dr_messages_head``, the sends of its current rate
-window through ``dr_sends_queue``, and its delivered and dead messages of the last 24 h through
-``dr_messages_active`` from the first message accepted since then. That first message is found by a binary search
-on the primary key (``created_at`` grows with ``seq``: both follow acceptance), so the cost follows the number of
-queues and of the last day's messages, never the number of messages stored. sessionWebhook queues are summed into
-one entry, ``session``.
+Each number is an index probe or an index range count: messages waiting or in flight through the indexes that lead
+with the active statuses (their number is bounded by the backlog, not by the history kept); messages that ended in
+the last 24 h through ``dr_messages_ended`` (status, updated_at, queue), which covers the count; a queue's oldest
+active message is the head of the partial index ``dr_messages_head``; the rate window from the send log's index.
+However many delivered messages retention keeps, none of them is read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.engine import Connection
 
-from ..metrics import SESSION, robot_label
-from ..model import RobotStats, Status
+from ..model import ACTIVE, FINISHED, SESSION_ROBOT, RobotStats, Status
 from .engines import Database
-from .tables import ACTIVE_SQL, messages, queue_state, sends
+from .history import in_queues_of, is_session
+from .tables import ACTIVE_SQL, ENDED_SQL, messages, queue_state, sends
 
-#: The rate window of a queue ``windows`` does not name (sessionWebhooks: DingTalk's 20 per minute).
-DEFAULT_WINDOW = 60.0
 DAY = 86400.0
+_ACTIVE = [s.value for s in ACTIVE]
+_ENDED = [s.value for s in FINISHED]
+
+_COUNT_ACTIVE = (select(messages.c.status, func.count()).where(messages.c.status.in_(_ACTIVE))
+                 .group_by(messages.c.status))
+_COUNT_ENDED = (select(messages.c.status, func.count())
+                .where(ENDED_SQL, messages.c.status.in_(_ENDED), messages.c.updated_at >= bindparam("since"))
+                .group_by(messages.c.status))
+_ENDED_BY_QUEUE = (select(messages.c.queue, messages.c.status, func.count())
+                   .where(ENDED_SQL, messages.c.status.in_([Status.DELIVERED.value, Status.DEAD.value]),
+                          messages.c.updated_at >= bindparam("since"))
+                   .group_by(messages.c.queue, messages.c.status))
 
 
-def _count(*where: Any) -> Any:
-    return select(func.count()).select_from(messages).where(*where).scalar_subquery()
+class Stats:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def counts(self, now: float) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        with self.db.read() as conn:
+            out.update({r[0]: int(r[1]) for r in conn.execute(_COUNT_ACTIVE).all()})
+            out.update({r[0]: int(r[1]) for r in conn.execute(_COUNT_ENDED, {"since": now - DAY}).all()})
+        return out
+
+    def robot_stats(self, now: float, windows: Mapping[str, float]) -> list[RobotStats]:
+        with self.db.read() as conn:
+            ended: dict[tuple[str, str], int] = {}
+            for queue, status, n in conn.execute(_ENDED_BY_QUEUE, {"since": now - DAY}).all():
+                key = (SESSION_ROBOT if is_session(queue) else queue, status)
+                ended[key] = ended.get(key, 0) + int(n)
+            return [_one(conn, robot, window, now, ended) for robot, window in windows.items()]
 
 
-def _sends(queue: Any, *where: Any) -> Any:
-    """Two index ranges (in flight; finished within the window) rather than one ``OR`` that reads every row."""
-    return select(func.count()).select_from(sends).where(sends.c.queue == queue, *where).scalar_subquery()
-
-
-def _statement(now: float, low: int, windows: Mapping[str, float]) -> Any:
-    q = queue_state.c.queue
-    window = case(dict(windows), value=q, else_=literal(DEFAULT_WINDOW)) if windows else literal(DEFAULT_WINDOW)
-    return select(
-        q, queue_state.c.paused_until, queue_state.c.pause_reason,
-        _count(messages.c.queue == q, ACTIVE_SQL).label("depth"),
-        select(messages.c.created_at).where(messages.c.queue == q, ACTIVE_SQL).order_by(messages.c.seq).limit(1)
-        .scalar_subquery().label("oldest"),
-        (_sends(q, sends.c.finished_at.is_(None)) + _sends(q, sends.c.finished_at > now - window))
-        .label("window_sends"),
-        _count(messages.c.status == Status.DELIVERED.value, messages.c.queue == q, messages.c.seq >= low)
-        .label("delivered"),
-        _count(messages.c.status == Status.DEAD.value, messages.c.queue == q, messages.c.seq >= low).label("dead"),
-    ).order_by(q)
-
-
-def first_seq_since(conn: Connection, since: float) -> int:
-    """A ``seq`` from which on every message was accepted at ``since`` or later (binary search on the key)."""
-    lo, hi = conn.execute(select(func.min(messages.c.seq), func.max(messages.c.seq))).one()
-    if lo is None:
-        return 0
-    lo, hi = int(lo), int(hi) + 1   # the answer lies in [lo, hi]; hi: none of them is that recent
-    while lo < hi:
-        mid = (lo + hi) // 2
-        row = conn.execute(select(messages.c.seq, messages.c.created_at).where(messages.c.seq >= mid)
-                           .order_by(messages.c.seq).limit(1)).first()
-        if row is None or row.created_at >= since:
-            hi = mid
-        else:
-            lo = int(row.seq) + 1
-    return lo
-
-
-def robot_stats(db: Database, now: float, windows: Mapping[str, float] | None = None) -> list[RobotStats]:
-    """Each queue's :class:`RobotStats`, robots by name and sessionWebhooks together as ``session``. ``windows``:
-    each robot's rate window in seconds (default :data:`DEFAULT_WINDOW`)."""
-    with db.read() as conn:
-        low = first_seq_since(conn, now - DAY)
-        rows = conn.execute(_statement(now, low, windows or {})).all()
-    out: dict[str, RobotStats] = {}
-    for r in rows:
-        paused = r.paused_until if r.paused_until is not None and r.paused_until > now else None
-        stats = RobotStats(
-            queue=robot_label(r.queue), depth=int(r.depth),
-            oldest_age_seconds=None if r.oldest is None else max(0.0, now - float(r.oldest)),
-            paused_until=paused, pause_reason=r.pause_reason if paused is not None else None,
-            window_sends=int(r.window_sends), delivered_24h=int(r.delivered), dead_24h=int(r.dead))
-        out[stats.queue] = _merge(out[stats.queue], stats) if stats.queue in out else stats
-    return list(out.values())
-
-
-def _merge(a: RobotStats, b: RobotStats) -> RobotStats:
-    """Two sessionWebhook queues as one :data:`SESSION` entry: sums, the oldest age, the latest pause."""
-    ages = [x for x in (a.oldest_age_seconds, b.oldest_age_seconds) if x is not None]
-    pause = max((a, b), key=lambda s: s.paused_until or 0.0)
-    return RobotStats(queue=SESSION, depth=a.depth + b.depth, oldest_age_seconds=max(ages) if ages else None,
-                      paused_until=pause.paused_until, pause_reason=pause.pause_reason,
-                      window_sends=a.window_sends + b.window_sends, delivered_24h=a.delivered_24h + b.delivered_24h,
-                      dead_24h=a.dead_24h + b.dead_24h)
+def _one(conn: Connection, robot: str, window: float, now: float, ended: Mapping[tuple[str, str], int]
+         ) -> RobotStats:
+    in_queue = in_queues_of(robot)
+    by_status = {str(status): int(n) for status, n in conn.execute(
+        select(messages.c.status, func.count()).where(messages.c.status.in_(_ACTIVE), in_queue)
+        .group_by(messages.c.status)).all()}
+    if robot == SESSION_ROBOT:
+        oldest = conn.execute(select(func.min(messages.c.created_at)).where(in_queue, ACTIVE_SQL)).scalar()
+        state = conn.execute(select(queue_state.c.paused_until, queue_state.c.pause_reason)
+                             .where(in_queues_of(robot, queue_state.c.queue), queue_state.c.paused_until > now)
+                             .order_by(queue_state.c.paused_until.desc()).limit(1)).first()
+    else:
+        oldest = conn.execute(select(messages.c.created_at).where(in_queue, ACTIVE_SQL)
+                              .order_by(messages.c.seq).limit(1)).scalar()
+        state = conn.execute(select(queue_state.c.paused_until, queue_state.c.pause_reason)
+                             .where(queue_state.c.queue == robot)).first()
+    in_window = or_(sends.c.finished_at.is_(None), sends.c.finished_at > now - window)
+    window_sends = conn.execute(select(func.count()).select_from(sends)
+                                .where(in_queues_of(robot, sends.c.queue), in_window)).scalar_one()
+    paused = state is not None and state.paused_until is not None and state.paused_until > now
+    return RobotStats(
+        robot=robot, depth=sum(by_status.values()), sending=int(by_status.get("sending", 0)),
+        oldest_created_at=None if oldest is None else float(oldest),
+        paused_until=float(state.paused_until) if paused and state is not None else None,
+        pause_reason=state.pause_reason if paused and state is not None else None,
+        window_sends=int(window_sends), delivered_24h=ended.get((robot, Status.DELIVERED.value), 0),
+        dead_24h=ended.get((robot, Status.DEAD.value), 0))

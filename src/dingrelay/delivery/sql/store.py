@@ -1,27 +1,46 @@
 """``SqlStore``: the :class:`~dingrelay.delivery.store.Store` on SQLAlchemy Core, composed of this package's parts.
 
 Each method is one of the parts' (:mod:`.accept`, :mod:`.claims`, :mod:`.outcomes`, :mod:`.recovery`, :mod:`.reads`,
-:mod:`.replies`); this class wires them to one :class:`~.engines.Database` and one set of listeners, and brings the
-schema to the head revision when it is made (:mod:`.migrate`).
+:mod:`.stats`, :mod:`.history`, :mod:`.requeue`, :mod:`.retention`, :mod:`.replies`); this class wires them to one
+:class:`~.engines.Database` and one set of listeners, and brings the schema to the head revision when it is made
+(:mod:`.migrate`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import delete
 
-from ..model import Claim, NewMessage, QueueState, ReplyRecord, RobotStats, StoredMessage, Unanswered
-from . import migrate, stats
+from ..model import (
+    Attempt,
+    AuditEntry,
+    Claim,
+    MessageFilter,
+    NewMessage,
+    Pruned,
+    QueueState,
+    ReplyRecord,
+    RobotStats,
+    Sent,
+    StoredMessage,
+    Unanswered,
+)
+from . import migrate
 from .accept import Acceptor
 from .claims import Claims
 from .engines import Database, Synchronous
+from .history import History
 from .outcomes import Outcomes
 from .reads import Reads
 from .recovery import Recovery
 from .replies import Replies
-from .tables import bot_replies, idempotency_keys, messages, queue_state, sends
+from .requeue import Requeue
+from .retention import Pruning
+from .stats import Stats
+from .tables import attempts, audit, bot_replies, idempotency_keys, messages, queue_state, sends
 
 Listener = Callable[[frozenset[str] | None], None]
 
@@ -54,6 +73,10 @@ class SqlStore:
         self._recovery = Recovery(self.db, self._notify)
         self._reads = Reads(self.db)
         self._replies = Replies(self.db)
+        self._stats = Stats(self.db)
+        self._history = History(self.db)
+        self._requeue = Requeue(self.db, self._notify)
+        self._retention = Pruning(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -98,17 +121,20 @@ class SqlStore:
                      lease: float) -> Claim:
         return self._claims.claim_digest(claim, digest, carried, now=now, lease=lease)
 
-    def delivered(self, claim: Claim, *, now: float) -> None:
-        self._outcomes.delivered(claim, now=now)
+    def delivered(self, claim: Claim, *, now: float, sent: Sent | None = None) -> None:
+        self._outcomes.delivered(claim, now=now, sent=sent)
 
-    def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str) -> None:
-        self._outcomes.retry(claim, now=now, at=at, errcode=errcode, error=error)
+    def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str,
+              sent: Sent | None = None) -> None:
+        self._outcomes.retry(claim, now=now, at=at, errcode=errcode, error=error, sent=sent)
 
-    def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None:
-        self._outcomes.pause(claim, now=now, until=until, errcode=errcode, error=error)
+    def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str,
+              sent: Sent | None = None) -> None:
+        self._outcomes.pause(claim, now=now, until=until, errcode=errcode, error=error, sent=sent)
 
-    def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str) -> None:
-        self._outcomes.dead(claim, now=now, errcode=errcode, error=error)
+    def dead(self, claim: Claim | StoredMessage, *, now: float, errcode: int | None, error: str,
+             sent: Sent | None = None) -> None:
+        self._outcomes.dead(claim, now=now, errcode=errcode, error=error, sent=sent)
 
     def release_pause(self, queue: str) -> None:
         self._outcomes.release_pause(queue)
@@ -133,8 +159,8 @@ class SqlStore:
     def carried(self, digest_id: str) -> list[StoredMessage]:
         return self._reads.carried(digest_id)
 
-    def counts(self) -> dict[str, int]:
-        return self._reads.counts()
+    def counts(self, now: float | None = None) -> dict[str, int]:
+        return self._stats.counts(time.time() if now is None else now)
 
     def messages_for(self, queue: str | None = None, *, limit: int = 100) -> list[StoredMessage]:
         return self._reads.messages_for(queue, limit=limit)
@@ -142,8 +168,32 @@ class SqlStore:
     def queues(self, now: float) -> list[QueueState]:
         return self._reads.queues(now)
 
-    def robot_stats(self, now: float, windows: Mapping[str, float] | None = None) -> list[RobotStats]:
-        return stats.robot_stats(self.db, now, windows)
+    # -- reports and history (.stats, .history) ----------------------------------------------------------
+
+    def robot_stats(self, now: float, windows: Mapping[str, float]) -> list[RobotStats]:
+        return self._stats.robot_stats(now, windows)
+
+    def attempts(self, message_id: str) -> list[Attempt]:
+        return self._history.attempts(message_id)
+
+    def find(self, where: MessageFilter, *, limit: int = 50, before_seq: int | None = None) -> list[StoredMessage]:
+        return self._history.find(where, limit=limit, before_seq=before_seq)
+
+    def record_audit(self, *, actor: str, action: str, target: str, detail: str, now: float) -> None:
+        self._history.record_audit(actor=actor, action=action, target=target, detail=detail, now=now)
+
+    def audit_log(self, *, limit: int = 100) -> list[AuditEntry]:
+        return self._history.audit_log(limit=limit)
+
+    # -- people's actions and retention (.requeue, .retention) -------------------------------------------
+
+    def requeue(self, target: str | MessageFilter, *, now: float, actor: str) -> int:
+        return self._requeue.requeue(target, now=now, actor=actor)
+
+    def prune(self, *, now: float, delivered_before: float | None, dead_before: float | None,
+              limit: int = 500) -> Pruned:
+        return self._retention.prune(now=now, delivered_before=delivered_before, dead_before=dead_before,
+                                     limit=limit)
 
     # -- the bots' reply log (.replies) ------------------------------------------------------------------
 
@@ -170,5 +220,5 @@ class SqlStore:
         """Empty every table (tests and the demo reset)."""
         self._accept.forget_queues()
         with self.db.tx() as conn:
-            for t in (messages, idempotency_keys, queue_state, sends, bot_replies):
+            for t in (messages, attempts, audit, idempotency_keys, queue_state, sends, bot_replies):
                 conn.execute(delete(t))

@@ -4,7 +4,8 @@ of the columns a sender fills come from :mod:`..model` (``MAX_…``), which the 
 
 ``dr_messages`` holds every message; ``dr_queue_state`` one row per queue (its lock and pause); ``dr_sends`` the
 send log the rate limit counts; ``dr_idempotency`` the keys of the last 24 h; ``dr_bot_replies`` what each bot
-answered to which msgId, and the messages still being answered (their callback, and the process answering it).
+answered to which msgId, and the messages still being answered (their callback, and the process answering it);
+``dr_attempts`` every send attempt; ``dr_audit`` who did what to which messages.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ messages = Table(
     Column("duplicate_of", String(MAX_ID)),
     Column("duplicates", Integer, nullable=False, default=0, server_default=text("0")),
     Column("repeat_key", String(64)),    # what the message is about, where (..model.NewMessage.repeat_key)
+    Column("requeued_at", Float),
 )
 #: Leads with status: finding the messages in flight (``recover``) is one index range scan.
 Index("dr_messages_active", messages.c.status, messages.c.queue, messages.c.seq)
@@ -56,6 +58,12 @@ Index("dr_messages_digest", messages.c.digest_id, sqlite_where=IN_DIGEST_SQL, po
 REPEAT_SQL = text("repeat_key IS NOT NULL")
 Index("dr_messages_repeat", messages.c.repeat_key, messages.c.created_at, sqlite_where=REPEAT_SQL,
       postgresql_where=REPEAT_SQL)
+#: Messages that ended, by when: retention finds the old ones and the reports count the last 24 h (per robot:
+#: ``queue`` makes the index cover those counts) without reading every stored message. Partial, so claims and
+#: retries never touch it, and literal like ACTIVE_SQL: a query naming ENDED_SQL can use it on both databases.
+ENDED_SQL = text("status IN ('delivered', 'dead', 'suppressed')")
+Index("dr_messages_ended", messages.c.status, messages.c.updated_at, messages.c.queue,
+      sqlite_where=ENDED_SQL, postgresql_where=ENDED_SQL)
 
 idempotency_keys = Table(
     "dr_idempotency", metadata,
@@ -64,6 +72,7 @@ idempotency_keys = Table(
     Column("message_ids", Text, nullable=False),
     Column("created_at", Float, nullable=False),
 )
+Index("dr_idempotency_created", idempotency_keys.c.created_at)
 
 queue_state = Table(
     "dr_queue_state", metadata,
@@ -80,6 +89,7 @@ sends = Table(
     Column("finished_at", Float),
 )
 Index("dr_sends_queue", sends.c.queue, sends.c.finished_at)
+Index("dr_sends_finished", sends.c.finished_at)
 
 bot_replies = Table(
     "dr_bot_replies", metadata,
@@ -97,3 +107,29 @@ bot_replies = Table(
 RUNNING_SQL = text("status = 'running'")
 Index("dr_bot_replies_running", bot_replies.c.lease_owner, bot_replies.c.created_at, sqlite_where=RUNNING_SQL,
       postgresql_where=RUNNING_SQL)
+
+attempts = Table(
+    "dr_attempts", metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), nullable=False),   # the message sent: for a digest's batch, the digest
+    Column("started_at", Float, nullable=False),
+    Column("duration", Float),
+    Column("http_status", Integer),
+    Column("errcode", Integer),
+    Column("errmsg", Text),                              # DingTalk's errmsg, masked
+    Column("error", Text),                               # the reason the outcome recorded, masked
+    Column("via", String(32)),                           # copied from the digest that carried the message
+    Column("outcome", String(10), nullable=False),       # delivered | retry | paused | dead
+)
+Index("dr_attempts_message", attempts.c.message_id, attempts.c.id)
+
+audit = Table(
+    "dr_audit", metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("actor", String(200), nullable=False),        # cli:<os user>, ui:<user>
+    Column("at", Float, nullable=False),
+    Column("action", String(40), nullable=False),        # requeue, ...
+    Column("target", Text, nullable=False),              # a message id, or the filter it applied to
+    Column("detail", Text, nullable=False),
+)
+Index("dr_audit_at", audit.c.at)
