@@ -29,8 +29,10 @@ from pydantic import (
 )
 
 from .adapters.matchers import parse_matchers
+from .dashboard.passwords import valid_hash
 from .dingtalk.masking import Secret, WebhookURL
 from .dingtalk.messages import MOBILE
+from .envrefs import substitute
 
 ENV_VAR = "DINGRELAY_CONFIG"
 
@@ -245,6 +247,14 @@ class BotSettings(_Section):
     stream_api: str = "https://api.dingtalk.com"        # stream mode registers here (tests: the emulator's URL)
 
 
+class DashboardUser(_Section):
+    password_hash: Annotated[SecretStr, AfterValidator(valid_hash)]   # what `dingrelay passwd` prints
+
+
+class DashboardSettings(_Section):
+    users: dict[str, DashboardUser] = Field(default_factory=dict)     # who may sign in to /ui/ (none: nobody)
+
+
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -253,6 +263,7 @@ class Settings(_Section):
     templates: TemplateSettings = Field(default_factory=TemplateSettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     bots: dict[str, BotSettings] = Field(default_factory=dict)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     # Robot pools: robots added to the same group. A source or route naming a pool sends each message to ONE of
     # its robots (the one with the least backlog), so the pool's rate limit is the sum of theirs.
     pools: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(default_factory=dict)
@@ -298,27 +309,6 @@ class Settings(_Section):
         return data
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def _substitute(value: Any, path: str, env: Mapping[str, str], problems: list[Problem]) -> Any:
-    if isinstance(value, str):
-        def repl(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(Problem(path, f"environment variable {name} is not set; export it before starting"))
-            return ""
-        return _ENV_REF.sub(repl, value)
-    if isinstance(value, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, f"{path}.{i}", env, problems) for i, v in enumerate(value)]
-    return value
-
-
 def _problems_from(exc: ValidationError, data: Any) -> list[Problem]:
     out = []
     for err in exc.errors(include_url=False):
@@ -362,8 +352,8 @@ def parse_settings(data: Any, *, env: Mapping[str, str] | None = None, source: s
     if not isinstance(data, dict):
         raise ConfigError([Problem("", "the file must be a YAML mapping of sections (robots:, sources:, ...)")],
                           source)
-    problems: list[Problem] = []
-    data = _substitute(data, "", os.environ if env is None else env, problems)
+    data, unset = substitute(data, os.environ if env is None else env)
+    problems = [Problem(key, message) for key, message in unset]
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

@@ -28,6 +28,8 @@ class RobotEntry:
     access_token: Secret = field(repr=False)   # the access_token of its webhook URL
     secret: Secret | None = field(default=None, repr=False)  # 加签, SEC…
     keywords: tuple[str, ...] = ()
+    rate_limit: int = 20                 # sends per rate window (the dashboard draws the budget)
+    rate_window_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class Tables:
     suppress_window_seconds: float = 0.0
     #: The gateway's public base URL (the tutorial card's default 详情 link).
     public_url: str = ""
+    #: The dashboard's users: name -> password hash (``dashboard.users``); none: nobody can sign in.
+    users: Mapping[str, Secret] = field(default_factory=_empty)
+    #: A robot whose backlog would take longer than this to drain at its rate gets digests (None: digests off).
+    digest_after_seconds: float | None = None
 
     def robots_of(self, name: str) -> tuple[str, ...]:
         """The robots a source or route entry names: a pool's robots, or the robot itself."""
