@@ -38,8 +38,8 @@ def test_an_empty_database_gets_the_head_schema_exactly_as_the_queries_expect(st
 
     store = SqlStore(store_url)
     try:
-        assert schema_status(store_url).revision == head() == "0001"
-        assert schema_status(store_url).describe() == "0001 (head)"
+        assert schema_status(store_url).revision == head()
+        assert schema_status(store_url).describe() == f"{head()} (head)"
         assert drift(store) == []
     finally:
         store.close()
@@ -56,7 +56,7 @@ def test_a_database_made_before_migrations_is_upgraded_in_place_and_keeps_its_qu
 
     store = SqlStore(store_url)
     try:
-        assert schema_status(store_url).describe() == "0001 (head)"
+        assert schema_status(store_url).describe() == f"{head()} (head)"
         assert drift(store) == []
         assert [store.get(i).status for i in ids] == [Status.QUEUED, Status.QUEUED]  # type: ignore[union-attr]
         [head_] = store.due_heads(T0 + 10)
@@ -83,7 +83,7 @@ def test_a_database_upgraded_by_a_newer_dingrelay_is_refused_naming_its_revision
 
     with pytest.raises(SchemaError, match="0999"):
         SqlStore(store_url)
-    assert schema_status(store_url).describe() == "0999 (newer than this dingrelay, whose head is 0001)"
+    assert schema_status(store_url).describe() == f"0999 (newer than this dingrelay, whose head is {head()})"
 
 
 def test_a_failed_upgrade_leaves_no_half_made_schema(store_url: str) -> None:

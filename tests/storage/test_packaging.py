@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from dingrelay.delivery.sql.migrate import head
+
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = "dingrelay/delivery/sql/migrations/"
 PRINT_MIGRATIONS = "from dingrelay.delivery.sql import migrate; print(migrate.MIGRATIONS)"
@@ -43,4 +45,4 @@ def test_the_wheel_ships_the_migrations_and_they_run_from_it(tmp_path: Path) -> 
                               capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60, check=False)
     assert Path(where.stdout.strip()).is_relative_to(tmp_path / "site")
     assert upgraded.returncode == 0, upgraded.stderr
-    assert upgraded.stdout.strip().endswith("from none to 0001 (head)")
+    assert upgraded.stdout.strip().endswith(f"from none to {head()} (head)")

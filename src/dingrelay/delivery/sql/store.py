@@ -15,13 +15,14 @@ from sqlalchemy import delete
 from ..model import Claim, NewMessage, QueueState, ReplyRecord, StoredMessage
 from . import migrate
 from .accept import Acceptor
+from .browse import Browse
 from .claims import Claims
 from .engines import Database, Synchronous
 from .outcomes import Outcomes
 from .reads import Reads
 from .recovery import Recovery
 from .replies import Replies
-from .tables import bot_replies, idempotency_keys, messages, queue_state, sends
+from .tables import audit, bot_replies, hook_samples, idempotency_keys, messages, queue_state, sends
 
 Listener = Callable[[frozenset[str] | None], None]
 
@@ -54,6 +55,8 @@ class SqlStore:
         self._recovery = Recovery(self.db, self._notify)
         self._reads = Reads(self.db)
         self._replies = Replies(self.db)
+        #: What the dashboard reads and does (:class:`~dingrelay.delivery.browse.Dashboard`).
+        self.dashboard = Browse(self.db, self._notify)
 
     def close(self) -> None:
         self.db.close()
@@ -162,5 +165,5 @@ class SqlStore:
         """Empty every table (tests and the demo reset)."""
         self._accept.forget_queues()
         with self.db.tx() as conn:
-            for t in (messages, idempotency_keys, queue_state, sends, bot_replies):
+            for t in (messages, idempotency_keys, queue_state, sends, bot_replies, audit, hook_samples):
                 conn.execute(delete(t))
