@@ -10,6 +10,7 @@ from .. import __version__
 from .db import db
 from .demo import demo
 from .emulator import emulator
+from .passwd import passwd
 from .render import render
 from .send import send
 from .serve import check, serve, worker
@@ -31,3 +32,4 @@ main.add_command(render)
 main.add_command(demo)
 main.add_command(stream)
 main.add_command(db)
+main.add_command(passwd)
