@@ -35,6 +35,7 @@ def test_the_wheel_ships_the_migrations_and_they_run_from_it(tmp_path: Path) -> 
         zf.extractall(tmp_path / "site")
     assert {MIGRATIONS + "env.py", MIGRATIONS + "script.py.mako", MIGRATIONS + "versions/v0001_initial.py"} <= names
     assert any(line.startswith("Requires-Dist: alembic") for line in metadata.splitlines())
+    assert {"dingrelay/web/ui/templates/overview.html", "dingrelay/web/ui/static/ui.css"} <= names  # the dashboard
 
     config = tmp_path / "dingrelay.yaml"
     config.write_text(f"storage:\n  url: sqlite:///{tmp_path / 'q.db'}\n", encoding="utf-8")

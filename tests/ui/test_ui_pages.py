@@ -130,6 +130,9 @@ def test_every_dead_message_a_filter_matches_is_requeued_at_once(sqlite_rig: Rig
     for _ in dead:
         sqlite_rig.deliver()
     assert [status(sqlite_rig, d) for d in dead] == [Status.DEAD] * 3
+    refused = post(ui, "/ui/messages/requeue", "/ui/messages?status=dead", status="dead", since="soon")
+    assert "没有重新排队：开始时间格式不对" in refused                   # never widened by an unreadable field
+    assert [status(sqlite_rig, d) for d in dead] == [Status.DEAD] * 3
     after = post(ui, "/ui/messages/requeue", "/ui/messages?status=dead", status="dead", robot="ops")
     assert "已把 3 条匹配的失败消息重新排队" in after
     assert [status(sqlite_rig, d) for d in dead] == [Status.QUEUED] * 3

@@ -39,9 +39,12 @@ def requeue(message_id: str) -> ResponseReturnValue:
 @bp.post("/messages/requeue")
 def requeue_matching() -> ResponseReturnValue:
     ui = state()
-    f, _ = parse_filter(request.form)
-    n = ui.dashboard.requeue_matching(f, who=_who(), now=ui.now())
-    flash(f"已把 {n} 条匹配的失败消息重新排队。")
+    f, problems = parse_filter(request.form)
+    if problems:  # an ignored field would widen what is requeued
+        flash("没有重新排队：" + "；".join(problems).replace("，已忽略", "") + "。")
+    else:
+        n = ui.dashboard.requeue_matching(f, who=_who(), now=ui.now())
+        flash(f"已把 {n} 条匹配的失败消息重新排队。")
     return redirect(url_for("ui.messages") + "?" + filter_query(request.form), 303)
 
 
