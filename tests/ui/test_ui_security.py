@@ -9,13 +9,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from flask.testing import FlaskClient
 from gateway_harness import emulator_for
 from ui_rig import AM_TOKEN, HEIAN_TOKEN, PASSWORD, USER, Rig, csrf, make_rig, password_hash, robots, sign_in
 
+from dingrelay.config import load_settings
+from dingrelay.dashboard.passwords import hash_password
 from dingrelay.dashboard.throttle import Throttle
 from dingrelay.emulator import Fault
+from dingrelay.web import create_app
 from dingrelay.web.ui.security import CSP
+from dingrelay.wiring import build
 
 PAGES = ["/ui/", "/ui/messages", "/ui/messages?status=dead", "/ui/templates", "/ui/audit",
          "/ui/templates?sample=builtin:alertmanager"]
@@ -225,3 +230,24 @@ def test_with_no_users_the_dashboard_says_how_to_add_one(tmp_path: Path) -> None
     assert (other.status_code, other.headers["Location"]) == (302, "/ui/login")
     assert "dingrelay passwd" in login.get_data(as_text=True)
     assert still.status_code == 302                               # there is no default password
+
+
+def test_a_new_password_ends_the_sessions_signed_in_with_the_old_one(sqlite_rig: Rig, tmp_path: Path) -> None:
+    client = sqlite_rig.client()
+    sign_in(client)
+    assert client.get("/ui/").status_code == 200
+    config = tmp_path / "dingrelay.yaml"   # the rig's; the same database, so the same session key
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["dashboard"]["users"][USER]["password_hash"] = hash_password("a brand new passphrase")
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    services = build(load_settings(changed), threads=None)
+    try:
+        app = create_app(services.gateway, dashboard=services.store.dashboard)
+        with app.test_client() as later:
+            later.set_cookie("dingrelay_ui", client.get_cookie("dingrelay_ui", path="/ui").value,  # type: ignore[union-attr]
+                             path="/ui")
+            assert later.get("/ui/").status_code == 302
+            assert 'class="logout"' not in later.get("/ui/login").get_data(as_text=True)
+    finally:
+        services.close()

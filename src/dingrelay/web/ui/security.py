@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 
 from ...dashboard.masking import scrub
 from ...dashboard.passwords import fingerprint
-from .site import bp, page, state
+from .site import bp, current_user, page, state
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
@@ -68,15 +68,7 @@ def csrf_token() -> str:
 bp.add_app_template_global(csrf_token, "csrf_token")
 
 
-def signed_in() -> str | None:
-    """The session's user, if it names a configured user whose password is unchanged since."""
-    user = session.get("user")
-    users = state().gateway.tables.users
-    if not isinstance(user, str) or user not in users:
-        return None
-    if not hmac.compare_digest(str(session.get("pw", "")), fingerprint(users[user].reveal())):
-        return None
-    return user
+signed_in = current_user
 
 
 def start_session(user: str) -> None:

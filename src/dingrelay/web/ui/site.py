@@ -4,6 +4,7 @@ them), ages and masking."""
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from flask import Blueprint, current_app, render_template, session
 from markupsafe import Markup
 
 from ...dashboard.masking import mask_all, scrub
+from ...dashboard.passwords import fingerprint
 from ...dashboard.samples import SampleRecorder
 from ...dashboard.throttle import Throttle
 from ...delivery.browse import Dashboard
@@ -49,8 +51,14 @@ def state() -> UI:
 
 
 def current_user() -> str | None:
+    """The session's user, if it names a configured user whose password is unchanged since signing in."""
     user = session.get("user")
-    return user if isinstance(user, str) else None
+    users = state().gateway.tables.users
+    if not isinstance(user, str) or user not in users:
+        return None
+    if not hmac.compare_digest(str(session.get("pw", "")), fingerprint(users[user].reveal())):
+        return None
+    return user
 
 
 def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
