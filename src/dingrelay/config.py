@@ -29,6 +29,7 @@ from pydantic import (
 
 from .adapters.matchers import parse_matchers
 from .config_errors import ConfigError, Problem
+from .dashboard.passwords import valid_hash
 from .dingtalk.callback import DEFAULT_SESSION_WEBHOOK_PREFIXES, UrlPrefixText
 from .dingtalk.masking import Secret, WebhookURL
 from .dingtalk.messages import MOBILE
@@ -255,6 +256,14 @@ class BotSettings(_Section):
     callback_window_seconds: float = Field(default=3600.0, gt=0, le=3600)  # how old a signed timestamp may be
 
 
+class DashboardUser(_Section):
+    password_hash: Annotated[SecretStr, AfterValidator(valid_hash)]   # what `dingrelay passwd` prints
+
+
+class DashboardSettings(_Section):
+    users: dict[str, DashboardUser] = Field(default_factory=dict)     # who may sign in to /ui/ (none: nobody)
+
+
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -265,6 +274,7 @@ class Settings(_Section):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     bots: dict[str, BotSettings] = Field(default_factory=dict)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     # Robot pools: robots added to the same group. A source or route naming a pool sends each message to ONE of
     # its robots (the one with the least backlog), so the pool's rate limit is the sum of theirs.
     pools: dict[str, Annotated[list[str], Field(min_length=1)]] = Field(default_factory=dict)

@@ -28,6 +28,8 @@ class RobotEntry:
     access_token: Secret = field(repr=False)   # the access_token of its webhook URL
     secret: Secret | None = field(default=None, repr=False)  # 加签, SEC…
     keywords: tuple[str, ...] = ()
+    rate_limit: int = 20                 # sends per rate window (the dashboard draws the budget)
+    rate_window_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,10 @@ class Tables:
         if entry.suppress_window_seconds is not None:
             return entry.suppress_window_seconds
         return self.suppress_window_seconds if alert else 0.0
+    #: The dashboard's users: name -> password hash (``dashboard.users``); none: nobody can sign in.
+    users: Mapping[str, Secret] = field(default_factory=_empty)
+    #: A robot whose backlog would take longer than this to drain at its rate gets digests (None: digests off).
+    digest_after_seconds: float | None = None
 
     def robots_of(self, name: str) -> tuple[str, ...]:
         """The robots a source or route entry names: a pool's robots, or the robot itself."""

@@ -80,7 +80,8 @@ def gateway_tables(settings: Settings) -> Tables:
     """What the gateway and the web layer look up: robots, sources (tokens, routers), pools, limits."""
     return Tables(
         robots=MappingProxyType({
-            name: RobotEntry(name, access_token=Secret(rs.access_token), secret=rs.secret, keywords=tuple(rs.keywords))
+            name: RobotEntry(name, access_token=Secret(rs.access_token), secret=rs.secret, keywords=tuple(rs.keywords),
+                             rate_limit=rs.rate_limit, rate_window_seconds=rs.rate_window_seconds)
             for name, rs in settings.robots.items()}),
         sources=MappingProxyType({
             name: SourceEntry(name, token=src.token, robots=tuple(src.robots), router=router(src),
@@ -91,6 +92,8 @@ def gateway_tables(settings: Settings) -> Tables:
         suppress_window_seconds=settings.delivery.suppress_window_seconds,
         public_url=settings.server.base_url,
         metrics_token=settings.metrics.token,
+        users=MappingProxyType({name: u.password_hash for name, u in settings.dashboard.users.items()}),
+        digest_after_seconds=settings.delivery.digest_after_seconds if settings.delivery.digest else None,
     )
 
 

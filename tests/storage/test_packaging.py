@@ -37,6 +37,7 @@ def test_the_wheel_ships_the_migrations_and_they_run_from_it(tmp_path: Path) -> 
             MIGRATIONS + "versions/v0002_repeat_key.py", MIGRATIONS + "versions/v0003_bot_inbox.py",
             MIGRATIONS + "versions/v0004_attempts_retention.py"} <= names
     assert any(line.startswith("Requires-Dist: alembic") for line in metadata.splitlines())
+    assert {"dingrelay/web/ui/templates/overview.html", "dingrelay/web/ui/static/ui.css"} <= names  # the dashboard
 
     config = tmp_path / "dingrelay.yaml"
     config.write_text(f"storage:\n  url: sqlite:///{tmp_path / 'q.db'}\n", encoding="utf-8")

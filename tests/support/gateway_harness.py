@@ -75,7 +75,7 @@ class InProcessGateway:
     def __init__(self, config: Path) -> None:
         self.services: Services = build(load_settings(config))
         self.runtime = Runtime(self.services)
-        self.app = create_app(self.services.gateway, liveness=self.runtime)
+        self.app = create_app(self.services.gateway, liveness=self.runtime, dashboard=self.services.store.dashboard)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self._http_thread = threading.Thread(target=self.server.serve_forever, daemon=True)

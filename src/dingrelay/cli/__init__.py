@@ -11,6 +11,7 @@ from .db import db
 from .demo import demo
 from .emulator import emulator
 from .messages import messages
+from .passwd import passwd
 from .render import render
 from .send import send
 from .serve import check, serve, worker
@@ -33,3 +34,4 @@ main.add_command(demo)
 main.add_command(stream)
 main.add_command(db)
 main.add_command(messages)
+main.add_command(passwd)

@@ -3,7 +3,8 @@
 This process runs the emulator and plays the sender and the user; the gateway is a ``dingrelay serve`` process
 of its own, so no thread of this one ever lives in a process the web server forks. The samples go once the gateway
 answers ``/-/ready``. SIGTERM and SIGINT stop the gateway (within ``server.shutdown_seconds``) and then the demo,
-exit 0. Any failure is one line saying what to do, never a traceback.
+exit 0. Any failure is one line saying what to do, never a traceback. A configuration without dashboard users gets
+one, ``demo``, with a fresh password the demo prints (the gateway runs on a copy of the file with that user added).
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from importlib.resources import as_file, files
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -41,6 +45,8 @@ SAMPLES = [
     {"title": "rds日志拉去", "content": "rds日志拉去正常"},
     {"title": "磁盘巡检", "content": "web-1 /data 使用率 91%，请及时清理", "level": "error", "author": "运维值班"},
 ]
+
+DEMO_USER = "demo"
 
 #: How long the gateway may take to answer /-/ready (a cold start on a slow machine takes a few seconds).
 READY_SECONDS = 60.0
@@ -122,6 +128,27 @@ def _exited(gateway: subprocess.Popen[bytes], stop: threading.Event) -> bool:
     return True
 
 
+def _with_demo_user(path: str) -> tuple[str, str] | None:
+    """A copy of the configuration at ``path`` with dashboard user ``demo`` and a fresh password: (the copy's path,
+    the password). ``None`` when the configuration has dashboard users of its own."""
+    import yaml
+
+    from ..dashboard.passwords import hash_password
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    dashboard = data.get("dashboard") or {}
+    if dashboard.get("users"):
+        return None
+    password = secrets.token_urlsafe(12)
+    data["dashboard"] = {**dashboard, "users": {DEMO_USER: {"password_hash": hash_password(password)}}}
+    templates = data.get("templates") or {}
+    if templates.get("dir") and not os.path.isabs(templates["dir"]):  # relative to the original file
+        templates["dir"] = str((Path(path).parent / templates["dir"]).resolve())
+    copy = Path(tempfile.mkdtemp(prefix="dingrelay-demo-")) / "dingrelay.yaml"
+    copy.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return str(copy), password
+
+
 def _serve(path: str) -> subprocess.Popen[bytes]:
     """``dingrelay serve`` for ``path``: a fresh interpreter (fork and exec), sharing this terminal."""
     return subprocess.Popen([sys.executable, "-m", "dingrelay", "serve", "--config", path],  # noqa: S603 (ours)
@@ -173,7 +200,10 @@ def demo(config_path: str | None, no_samples: bool) -> None:
         with server:
             base = settings.server.base_url
             click.echo(f"DingTalk emulator on {server.url}; gateway on {base}; storage {settings.storage.masked()}")
-            gateway = _serve(path)
+            with_user = _with_demo_user(path)
+            if with_user is not None:
+                click.echo(f"dashboard: {base}/ui/  user {DEMO_USER}  password {with_user[1]}")
+            gateway = _serve(with_user[0] if with_user else path)
             code = 0
             try:
                 if not no_samples:
@@ -193,4 +223,6 @@ def demo(config_path: str | None, no_samples: bool) -> None:
                 code = 1
             finally:
                 _stop(gateway, settings.server.shutdown_seconds + 5)
+                if with_user is not None:
+                    shutil.rmtree(Path(with_user[0]).parent, ignore_errors=True)
     raise SystemExit(code)

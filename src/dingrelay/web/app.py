@@ -1,12 +1,14 @@
-"""The Flask app factory. It takes a ready :class:`~dingrelay.gateway.Gateway`; the composition root builds it."""
+"""The Flask app factory. It takes a ready :class:`~dingrelay.gateway.Gateway`, and the store's
+:class:`~dingrelay.delivery.browse.Dashboard` for the dashboard at ``/ui/``; the composition root builds them."""
 
 from __future__ import annotations
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
+from ..delivery.browse import Dashboard
 from ..gateway import Gateway
-from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat
+from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat, ui
 from .health import Liveness
 
 
@@ -17,7 +19,8 @@ class _JSON(DefaultJSONProvider):
     sort_keys = False
 
 
-def create_app(gateway: Gateway, *, liveness: Liveness | None = None) -> Flask:
+def create_app(gateway: Gateway, *, liveness: Liveness | None = None, dashboard: Dashboard | None = None) -> Flask:
+    """The app; with ``dashboard``, also the dashboard's pages at ``/ui/`` (and the hooks keep payload samples)."""
     app = Flask("dingrelay")
     app.json = _JSON(app)
     app.config["MAX_CONTENT_LENGTH"] = gateway.tables.limits.max_body_bytes
@@ -33,4 +36,6 @@ def create_app(gateway: Gateway, *, liveness: Liveness | None = None) -> Flask:
     app.register_blueprint(hooks.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)
+    if dashboard is not None:
+        ui.install(app, gateway, dashboard)
     return app

@@ -39,6 +39,7 @@ from .body import json_body
 from .ding import bearer_token, gateway
 from .errors import error
 from .fields import text_args
+from .ui import record_hook_sample
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
 
@@ -77,6 +78,7 @@ def generic(source: str) -> ResponseReturnValue:
         raise Rejected(422, "missing_field", "add ?template=NAME to the URL: the template that renders this body "
                        f"(templates: {', '.join(gw.renderer.names())})", "template")
     body = json_body(request, object_required=False)
+    record_hook_sample("generic", name, body)
     args = text_args(request.args, skip=("token", "template"))
     data = {**(body if isinstance(body, dict) else {}), "body": body, "args": args, "source": name}
     robots = gw.robots_for(name, None)
@@ -88,10 +90,12 @@ def generic(source: str) -> ResponseReturnValue:
 def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_template: str) -> ResponseReturnValue:
     gw = gateway()
     name = _authenticated(gw, source)
+    body = json_body(request)
     try:
-        group = parse(json_body(request))
+        group = parse(body)
     except PayloadInvalid as exc:
         raise Rejected(422, exc.code, exc.message, exc.field) from None
+    record_hook_sample(default_template, name, body)
     template = request.args.get("template") or default_template
     entry = gw.tables.sources[name]
     now = datetime.fromtimestamp(gw.clock(), UTC)

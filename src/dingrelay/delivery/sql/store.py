@@ -30,6 +30,7 @@ from ..model import (
 )
 from . import migrate
 from .accept import Acceptor
+from .browse import Browse
 from .claims import Claims
 from .engines import Database, Synchronous
 from .history import History
@@ -40,7 +41,7 @@ from .replies import Replies
 from .requeue import Requeue
 from .retention import Pruning
 from .stats import Stats
-from .tables import attempts, audit, bot_replies, idempotency_keys, messages, queue_state, sends
+from .tables import attempts, audit, bot_replies, hook_samples, idempotency_keys, messages, queue_state, sends
 
 Listener = Callable[[frozenset[str] | None], None]
 
@@ -77,6 +78,8 @@ class SqlStore:
         self._history = History(self.db)
         self._requeue = Requeue(self.db, self._notify)
         self._retention = Pruning(self.db)
+        #: What the dashboard reads and does (:class:`~dingrelay.delivery.browse.Dashboard`).
+        self.dashboard = Browse(self.db, self._notify)
 
     def close(self) -> None:
         self.db.close()
@@ -220,5 +223,5 @@ class SqlStore:
         """Empty every table (tests and the demo reset)."""
         self._accept.forget_queues()
         with self.db.tx() as conn:
-            for t in (messages, attempts, audit, idempotency_keys, queue_state, sends, bot_replies):
+            for t in (messages, attempts, audit, idempotency_keys, queue_state, sends, bot_replies, hook_samples):
                 conn.execute(delete(t))

@@ -5,7 +5,8 @@ of the columns a sender fills come from :mod:`..model` (``MAX_…``), which the 
 ``dr_messages`` holds every message; ``dr_queue_state`` one row per queue (its lock and pause); ``dr_sends`` the
 send log the rate limit counts; ``dr_idempotency`` the keys of the last 24 h; ``dr_bot_replies`` what each bot
 answered to which msgId, and the messages still being answered (their callback, and the process answering it);
-``dr_attempts`` every send attempt; ``dr_audit`` who did what to which messages.
+``dr_attempts`` every send attempt; ``dr_audit`` who did what to which messages; for the dashboard,
+``dr_hook_samples`` the hooks' last payloads (masked) and ``dr_ui_keys`` the session signing key.
 """
 
 from __future__ import annotations
@@ -133,3 +134,24 @@ audit = Table(
     Column("detail", Text, nullable=False),
 )
 Index("dr_audit_at", audit.c.at)
+
+# -- the dashboard (revision 0005): the hooks' payload samples, its session key ---------------------------------
+
+#: The overview counts each robot's messages delivered, dead, digested and suppressed in the last 24 h through this.
+Index("dr_messages_recent", messages.c.queue, messages.c.status, messages.c.updated_at)
+
+hook_samples = Table(
+    "dr_hook_samples", metadata,
+    Column("id", BigInt, primary_key=True, autoincrement=True),
+    Column("hook", String(20), nullable=False),      # alertmanager | grafana | generic
+    Column("source", String(100), nullable=False),
+    Column("received_at", Float, nullable=False),
+    Column("body", Text, nullable=False),            # the payload's JSON, secrets masked
+)
+Index("dr_hook_samples_newest", hook_samples.c.hook, hook_samples.c.source, hook_samples.c.id)
+
+ui_keys = Table(
+    "dr_ui_keys", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", Text, nullable=False),           # hex; the session signing key
+)
