@@ -158,6 +158,20 @@ def test_retry_now_and_cancel_from_a_waiting_messages_page(sqlite_rig: Rig, ui: 
     assert [t for t in ("立即重试", "取消") if t in text(ui, "/ui/audit")] == ["立即重试", "取消"]
 
 
+def test_the_message_page_lists_every_attempt_with_what_dingtalk_answered(sqlite_rig: Rig, ui: FlaskClient) -> None:
+    sqlite_rig.emulator.inject(Fault(kind="errcode", errcode=-1, errmsg="系统繁忙", robot="ops", count=1))
+    first = send(sqlite_rig, "先失败后送达")
+    clock = sqlite_rig.services.gateway.clock
+    sqlite_rig.services.worker.run_once(clock())
+    post(ui, f"/ui/messages/{first}/retry", f"/ui/messages/{first}")
+    sqlite_rig.deliver()
+    assert status(sqlite_rig, first) == Status.DELIVERED
+    page = re.sub(r"<[^>]+>", " ", text(ui, f"/ui/messages/{first}"))
+    failed = page.index("第 1 次尝试：发送失败，稍后重试")
+    assert "HTTP 200，errcode -1" in page[failed:] and "系统繁忙" in page[failed:]
+    assert page.index("第 2 次尝试：发送成功") > failed
+
+
 def test_a_message_page_shows_it_as_dingtalk_does_its_json_and_its_suppressed_repeats(sqlite_rig: Rig,
                                                                                     ui: FlaskClient) -> None:
     original = send(sqlite_rig, "重复", content="<script>alert(1)</script> **粗体**")

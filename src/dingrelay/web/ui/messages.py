@@ -10,6 +10,7 @@ favour, and the actions that apply to it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from flask.typing import ResponseReturnValue
 
 from ...dashboard.markup import excerpt, message_html
 from ...delivery.browse import MessageFilter
-from ...delivery.model import ACTIVE, Status, StoredMessage
+from ...delivery.model import ACTIVE, Attempt, Status, StoredMessage
 from .site import CST, bp, page, safe, state
 
 PAGE_SIZE = 50
@@ -93,15 +94,32 @@ def actions_for(m: StoredMessage, now: float) -> list[str]:
     return found
 
 
-def timeline(m: StoredMessage, now: float) -> list[tuple[float | None, str, str]]:
-    """(when, what, detail) of the message's life as the row records it."""
+#: How each attempt on record ended, as the timeline says it.
+OUTCOME_NAMES = {"delivered": "发送成功", "retry": "发送失败，稍后重试", "paused": "被钉钉限流，机器人暂停",
+                 "dead": "发送失败，不再重试"}
+
+
+def timeline(m: StoredMessage, attempts: Sequence[Attempt], now: float) -> list[tuple[float | None, str, str]]:
+    """(when, what, detail) of the message's life: accepted, each send attempt on record (what DingTalk answered,
+    how long it took, how it ended), then where it stands now."""
     events: list[tuple[float | None, str, str]] = [(m.created_at, "接收", f"来源 {m.source or '—'}，排入队列 "
                                                                         f"{m.robot or 'session'}")]
-    if m.attempts:
+    for n, a in enumerate(attempts, 1):
+        answer = [f"HTTP {a.http_status}" if a.http_status is not None else "钉钉无应答"]
+        if a.errcode is not None:
+            answer.append(f"errcode {a.errcode}")
+        if a.duration is not None:
+            answer.append(f"{a.duration * 1000:.0f} ms")
+        if a.digest_id and a.digest_id != m.id:
+            answer.append(f"随汇总消息 {a.digest_id} 发送")
+        reason = a.error or a.errmsg
+        detail = "，".join(answer) + (f"：{reason}" if reason and str(a.outcome) != "delivered" else "")
+        events.append((a.started_at, f"第 {n} 次尝试：{OUTCOME_NAMES.get(str(a.outcome), str(a.outcome))}", detail))
+    if m.attempts and not attempts:   # sent before attempts were recorded (schema 0004)
         events.append((None, f"尝试发送 {m.attempts} 次", ""))
-    if m.last_error:
-        code = f"errcode {m.last_errcode}：" if m.last_errcode is not None else ""
-        events.append((m.updated_at, "上次失败", code + m.last_error))
+        if m.last_error:
+            code = f"errcode {m.last_errcode}：" if m.last_errcode is not None else ""
+            events.append((m.updated_at, "上次失败", code + m.last_error))
     if m.status == Status.DELIVERED:
         events.append((m.delivered_at, "已送达", "钉钉已接受（errcode 0）"))
     elif m.status == Status.DEAD:
@@ -127,5 +145,6 @@ def message(message_id: str) -> ResponseReturnValue:
     carried = store.carried(m.id) if m.is_digest else []
     original = store.get(m.duplicate_of) if m.duplicate_of else None
     return page("message.html", m=m, payload=payload, html=safe(message_html(payload)),
-                exact=m.payload.decode("utf-8", errors="replace"), size=len(m.payload), timeline=timeline(m, now),
+                exact=m.payload.decode("utf-8", errors="replace"), size=len(m.payload),
+                timeline=timeline(m, store.attempts(m.id), now),
                 actions=actions_for(m, now), digest=digest, carried=carried, original=original, now=now)
