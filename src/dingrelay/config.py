@@ -202,6 +202,9 @@ class DeliverySettings(_Section):
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     penalty_seconds: float = Field(default=600.0, ge=0)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Sends in flight at once (the send pool's threads). 64 fills 1,000 robots' budgets (333/s) at a round trip
+    # up to ~190 ms: sends in flight = rate x round trip.
+    concurrency: int = Field(default=64, ge=1, le=1024)
     # Storms: a robot whose backlog would take longer than digest_after_seconds to drain at its rate gets digests.
     digest: bool = True
     digest_after_seconds: float = Field(default=120.0, gt=0)

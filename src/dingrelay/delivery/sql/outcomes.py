@@ -1,7 +1,7 @@
 """Finishing a claim: delivered, retried later, paused (DingTalk throttled the robot), or dead.
 
 Finishing a digest's claim finishes every message of its batch. Each outcome closes the claim's entry in the send
-log, which the rate limit counts from.
+log, which the rate limit counts from. Delivered and retried outcomes are group-committed (:mod:`.group`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from ..model import ACTIVE, Claim, Status, StoredMessage
 from .engines import Database
+from .group import GroupCommit
 from .rows import RELEASED
 from .tables import messages, queue_state, sends
 
@@ -25,16 +26,15 @@ class Outcomes:
     def __init__(self, db: Database, notify: Callable[[frozenset[str] | None], None]) -> None:
         self.db = db
         self.notify = notify
+        self._group = GroupCommit(db)   # delivered and retried sends: one commit for those finishing together
 
     def delivered(self, claim: Claim, *, now: float) -> None:
-        with self.db.tx() as conn:
-            _finish(conn, claim, now, status=Status.DELIVERED.value, delivered_at=now)
+        self._group.run(lambda conn: _finish(conn, claim, now, status=Status.DELIVERED.value, delivered_at=now))
         self.notify(None)
 
     def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str) -> None:
-        with self.db.tx() as conn:
-            _finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=at,
-                    last_errcode=errcode, last_error=error)
+        self._group.run(lambda conn: _finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=at,
+                                             last_errcode=errcode, last_error=error))
         self.notify(None)
 
     def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str) -> None:
