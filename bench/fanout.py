@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-from harness import RssSampler, free_port, running, serve_cmd, table
+from harness import RssSampler, free_port, pct, running, serve_cmd, table
 
 from dingrelay.emulator import Emulator, EmulatorRobot, Fault
 
@@ -95,20 +97,22 @@ def main() -> int:
     last = [0.0]
     lock = threading.Lock()
     count = [0]
+    times: list[float] = []
 
     def on_message(_: object) -> None:
         with lock:
             count[0] += 1
             last[0] = time.time()
+            times.append(last[0])
             if count[0] >= total:
                 done.set()
 
     emu.on_message = on_message
     token = secrets.token_hex(24)
     load_before = os.getloadavg()
-    import tempfile
     tmp = Path(tempfile.mkdtemp(prefix="dingrelay-fanout-"))
     with ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         server = stack.enter_context(emu.serve(host="127.0.0.1", port=0))
         storage = stack.enter_context(pg_schema(pg)) if pg else f"sqlite:///{tmp / 'fanout.db'}"
         config = tmp / "fanout.yaml"
@@ -151,10 +155,11 @@ def main() -> int:
           f"with {a.clients} clients, {a.per_post} robot(s) per POST; concurrency {a.concurrency or 'default'}")
     print(table(
         ["robots", "instances", "storage", "delivered/s", "first POST -> all delivered", "budget used",
-         "rate rejections", "peak RSS (per serve)"],
+         "rate rejections", "peak RSS (per serve)", "50% / 99% delivered at"],
         [[a.robots, a.instances, storage_name, f"{rate:.0f}",
           f"{elapsed:.1f} s" if delivered >= total else f"{delivered}/{total} in {a.timeout:.0f} s",
-          f"{budget:.2f}", rejections, f"{peak_mb:.0f} MB"]]))
+          f"{budget:.2f}", rejections, f"{peak_mb:.0f} MB",
+          f"{pct(times, 50) - t0:.1f} s / {pct(times, 99) - t0:.1f} s" if times else "—"]]))
     return 0 if delivered >= total and rejections == 0 and accepted == total else 1
 
 
