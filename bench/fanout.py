@@ -32,6 +32,11 @@ import yaml
 from harness import RssSampler, free_port, pct, running, serve_cmd, table
 
 from dingrelay.emulator import Emulator, EmulatorRobot, Fault
+from dingrelay.emulator import http as emulator_http
+
+# socketserver's listen backlog is 5: the gateway's 64 send connections opening at once get resets, each a retried
+# send that costs its robot a slot of its window (and one message a whole window). Real DingTalk has no such limit.
+emulator_http._HTTPServer.request_queue_size = 1024
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PER_ROBOT = 20      # DingTalk: 20 messages per robot per minute
@@ -82,6 +87,8 @@ def main() -> int:
     p.add_argument("--clients", type=int, default=16, help="concurrent posting connections")
     p.add_argument("--per-post", type=int, default=1, help="robots named in each POST (one message each)")
     p.add_argument("--concurrency", type=int, help="delivery.concurrency of the gateway (default: its default)")
+    p.add_argument("--log-level", default="WARNING", help="DINGRELAY_LOG_LEVEL of the servers (logs are removed)")
+    p.add_argument("--keep-logs", action="store_true", help="print where the servers' logs are and keep them")
     p.add_argument("--timeout", type=float, default=400, help="give up waiting for delivery after this long")
     a = p.parse_args()
     if a.instances > 1 and not a.pg:
@@ -112,7 +119,8 @@ def main() -> int:
     load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="dingrelay-fanout-"))
     with ExitStack() as stack:
-        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        if not a.keep_logs:
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         server = stack.enter_context(emu.serve(host="127.0.0.1", port=0))
         storage = stack.enter_context(pg_schema(pg)) if pg else f"sqlite:///{tmp / 'fanout.db'}"
         config = tmp / "fanout.yaml"
@@ -120,7 +128,8 @@ def main() -> int:
         servers = []
         for i in range(a.instances):
             port = free_port()
-            servers.append(stack.enter_context(running(serve_cmd(config, port), port, tmp / f"serve{i}.log")))
+            servers.append(stack.enter_context(running(serve_cmd(config, port), port, tmp / f"serve{i}.log",
+                                                   {"DINGRELAY_LOG_LEVEL": a.log_level})))
         samplers = [stack.enter_context(RssSampler(s.proc.pid, interval=0.2)) for s in servers]
         local = threading.local()
         urls = [s.url for s in servers]
@@ -160,6 +169,8 @@ def main() -> int:
           f"{elapsed:.1f} s" if delivered >= total else f"{delivered}/{total} in {a.timeout:.0f} s",
           f"{budget:.2f}", rejections, f"{peak_mb:.0f} MB",
           f"{pct(times, 50) - t0:.1f} s / {pct(times, 99) - t0:.1f} s" if times else "—"]]))
+    if a.keep_logs:
+        print(f"server logs: {tmp}/serve*.log")
     return 0 if delivered >= total and rejections == 0 and accepted == total else 1
 
 
