@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 import httpx
 
@@ -106,12 +107,14 @@ def bot_spec(name: str, bs: BotSettings) -> BotSpec:
 
 
 def build(settings: Settings, *, clock: Callable[[], float] = time.time,
-          transport: httpx.BaseTransport | None = None, threads: int | None = 8) -> Services:
-    """Wire the gateway for ``settings``. ``threads=None`` delivers inline (deterministic tests)."""
+          transport: httpx.BaseTransport | None = None,
+          threads: int | Literal["concurrency"] | None = "concurrency") -> Services:
+    """Wire the gateway for ``settings``: sends run in a pool of ``delivery.concurrency`` threads (or ``threads``);
+    ``threads=None`` delivers inline (deterministic tests)."""
     store = SqlStore(settings.storage.url, sqlite_synchronous=settings.storage.sqlite_synchronous)
     renderer = Renderer(settings.templates.dir, clock=clock)
     d = settings.delivery
-    client = RobotClient(transport=transport, clock=clock,
+    client = RobotClient(transport=transport, clock=clock, max_connections=max(50, d.concurrency),
                          timeout=httpx.Timeout(d.request_timeout_seconds, connect=min(5.0, d.request_timeout_seconds)))
     policy = RetryPolicy(give_up_after_seconds=d.give_up_after_seconds, max_attempts=d.max_attempts,
                          base_seconds=d.backoff_base_seconds,
@@ -123,12 +126,13 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
 
     metrics = Prometheus(store, {name: (rs.rate_limit, rs.rate_window_seconds) for name, rs in settings.robots.items()},
                          version=__version__, bots=list(settings.bots), clock=clock)
-    executor = SendPool(threads) if threads else None
+    size = d.concurrency if threads == "concurrency" else threads
+    executor = SendPool(size) if size else None
     digests = Digests(after_seconds=d.digest_after_seconds,
                       keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()}) if d.digest else None
     worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,
                     lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor, digests=digests,
-                    metrics=metrics)
+                    metrics=metrics, claim_batch=d.concurrency)
     gateway = Gateway(gateway_tables(settings), store, renderer, clock=clock, metrics=metrics)
     r = settings.retention
     retention = Retention(store, RetentionPolicy(delivered_days=r.delivered_days, dead_days=r.dead_days,

@@ -73,6 +73,7 @@ class Worker:
         digests: Digests | None = None,
         recover_seconds: float = 5.0,
         metrics: Metrics = NO_METRICS,
+        claim_batch: int = 64,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -85,6 +86,7 @@ class Worker:
         self.executor = executor
         self.digests = digests
         self.metrics = metrics
+        self.claim_batch = max(1, claim_batch)   # due heads claimed per transaction
         self._storms: dict[str, float] = {}   # queue in a storm -> when its last digest went
         self._wake = threading.Event()
         self._active: frozenset[str] = frozenset()  # queues with a head, as of the last pass
@@ -112,6 +114,7 @@ class Worker:
         waits: list[float] = []
         claimed = False
         self._active = frozenset(self.store.active_queues())
+        wanted: list[tuple[StoredMessage, int, float]] = []
         for head in self.store.due_heads(now):
             if head.expires_at is not None and head.expires_at <= now:
                 self.store.dead(head, now=now, errcode=None, error=_expired(head))
@@ -122,20 +125,18 @@ class Worker:
             if last is not None and last + window / limit > now:
                 waits.append(last + window / limit)
                 continue
-            result = self.store.claim(head, now=now, limit=limit, window=window, lease=self.lease_seconds)
-            if isinstance(result, Claim):
+            wanted.append((head, limit, window))
+        for start in range(0, len(wanted), self.claim_batch):
+            batch = wanted[start:start + self.claim_batch]
+            results = self.store.claim_many(batch, now=now, lease=self.lease_seconds)
+            claims = [(r, limit, window) for r, (_, limit, window) in zip(results, batch, strict=True)
+                      if isinstance(r, Claim)]
+            waits += [r for r in results if isinstance(r, float)]
+            backlogs = self._backlogs([c for c, _, _ in claims])
+            for claim, limit, window in claims:
                 claimed = True
-                result = self._digest(result, limit=limit, window=window, now=now)
-                self._track(result)
-                if self.executor is None:
-                    self.deliver(result)
-                else:
-                    try:
-                        self.executor.submit(self.deliver, result)
-                    except RuntimeError:  # the pool is shut down: the process is stopping
-                        self.release([result])
-            elif result is not None:
-                waits.append(result)
+                self._start(self._digest(claim, limit=limit, window=window, now=now,
+                                         backlog=backlogs.get(claim.message.queue)))
         if claimed:
             return now
         nxt = self.store.next_wake(now)
@@ -143,7 +144,33 @@ class Worker:
             waits.append(nxt)
         return min(waits) if waits else None
 
-    def _digest(self, claim: Claim, *, limit: int, window: float, now: float) -> Claim:
+    def _backlogs(self, claims: Sequence[Claim]) -> dict[str, int]:
+        """The backlog of each claim's queue that may take a digest, read in one query for the batch."""
+        if self.digests is None:
+            return {}
+        queues = [c.message.queue for c in claims
+                  if not c.message.is_digest and c.message.robot is not None and c.message.target_url is None]
+        if not queues:
+            return {}
+        try:
+            return self.store.backlogs(queues)
+        except Exception:  # _digest reads each one again
+            log.exception("could not read the backlogs of %d queue(s)", len(queues))
+            return {}
+
+    def _start(self, claim: Claim) -> None:
+        """Deliver ``claim`` (in the executor, if any)."""
+        self._track(claim)
+        if self.executor is None:
+            self.deliver(claim)
+            return
+        try:
+            self.executor.submit(self.deliver, claim)
+        except RuntimeError:  # the pool is shut down: the process is stopping
+            self.release([claim])
+
+    def _digest(self, claim: Claim, *, limit: int, window: float, now: float, backlog: int | None = None
+                ) -> Claim:
         """``claim`` turned into a digest's claim when the robot's backlog calls for one; else ``claim``."""
         m = claim.message
         if m.is_digest:  # a digest that failed before goes again
@@ -152,7 +179,8 @@ class Worker:
         if self.digests is None or m.robot is None or m.target_url is not None:
             return claim
         try:
-            backlog = self.store.backlog(m.queue)
+            if backlog is None:
+                backlog = self.store.backlog(m.queue)
             last = self._storms.get(m.queue)
             storming = backlog > 1 and last is not None and last >= now - window
             if not storming and not self.digests.wanted(backlog, limit, window):

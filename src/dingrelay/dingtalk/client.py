@@ -58,6 +58,7 @@ class RobotClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         clock: signing.Clock = time.time,
         user_agent: str = "dingrelay",
+        max_connections: int = 50,
     ) -> None:
         self._clock = clock
         _mask_httpx_request_log()
@@ -65,7 +66,7 @@ class RobotClient:
             transport=transport,
             timeout=timeout,
             headers={"User-Agent": user_agent},
-            limits=httpx.Limits(max_keepalive_connections=20, max_connections=50),
+            limits=httpx.Limits(max_keepalive_connections=max_connections, max_connections=max_connections),
         )
 
     def __enter__(self) -> RobotClient:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from .. import owner, ratelimit
 from ..model import Claim, NewMessage, Status, StoredMessage
@@ -77,47 +77,62 @@ class Claims:
         queue or the message is no longer the due head.
         """
         with self.db.tx() as conn:
-            lock = select(queue_state.c.paused_until).where(queue_state.c.queue == head.queue)
-            if self.db.postgres:
-                lock = lock.with_for_update(skip_locked=True)
-            state = conn.execute(lock).first()
-            if state is None:
-                if conn.execute(SELECT_QUEUE, {"q": head.queue}).first() is not None:
-                    return None  # another worker holds this queue right now
-                conn.execute(INSERT_QUEUE, {"queue": head.queue})  # lost (e.g. restored data): recreate it
-                return now
-            if state.paused_until is not None and state.paused_until > now:
-                return float(state.paused_until)
-            # Only the queue's oldest active message may go, and only when none of its messages is in flight.
-            ahead = conn.execute(select(messages.c.seq).where(
-                messages.c.queue == head.queue, messages.c.seq != head.seq, ACTIVE_SQL,
-                or_(messages.c.seq < head.seq, messages.c.status == Status.SENDING.value)).limit(1)).first()
-            if ahead is not None:
-                return None
-            recent = conn.execute(select(sends.c.finished_at).where(
-                sends.c.queue == head.queue,
-                or_(sends.c.finished_at.is_(None), sends.c.finished_at > now - window))).scalars().all()
-            wait = ratelimit.next_slot(recent, limit=limit, window=window, now=now)
-            if wait is not None:
-                return wait
-            taken = conn.execute(
-                update(messages)
-                .where(messages.c.seq == head.seq, messages.c.status.in_(WAITING), messages.c.next_attempt_at <= now)
+            return self._claim(conn, head, now=now, limit=limit, window=window, lease=lease)
+
+    def claim_many(self, heads: Sequence[tuple[StoredMessage, int, float]], *, now: float, lease: float
+                   ) -> list[Claim | float | None]:
+        """:meth:`claim` for each ``(head, limit, window)``, in one transaction (one commit for the batch).
+
+        Each head is judged exactly as :meth:`claim` judges it, under the same queue lock, so order and rate
+        windows are as strict as one claim at a time; a failure rolls the whole batch back (nothing is claimed).
+        """
+        with self.db.tx() as conn:
+            return [self._claim(conn, head, now=now, limit=limit, window=window, lease=lease)
+                    for head, limit, window in heads]
+
+    def _claim(self, conn: Connection, head: StoredMessage, *, now: float, limit: int, window: float,
+               lease: float) -> Claim | float | None:
+        lock = select(queue_state.c.paused_until).where(queue_state.c.queue == head.queue)
+        if self.db.postgres:
+            lock = lock.with_for_update(skip_locked=True)
+        state = conn.execute(lock).first()
+        if state is None:
+            if conn.execute(SELECT_QUEUE, {"q": head.queue}).first() is not None:
+                return None  # another worker holds this queue right now
+            conn.execute(INSERT_QUEUE, {"queue": head.queue})  # lost (e.g. restored data): recreate it
+            return now
+        if state.paused_until is not None and state.paused_until > now:
+            return float(state.paused_until)
+        # Only the queue's oldest active message may go, and only when none of its messages is in flight.
+        ahead = conn.execute(select(messages.c.seq).where(
+            messages.c.queue == head.queue, messages.c.seq != head.seq, ACTIVE_SQL,
+            or_(messages.c.seq < head.seq, messages.c.status == Status.SENDING.value)).limit(1)).first()
+        if ahead is not None:
+            return None
+        recent = conn.execute(select(sends.c.finished_at).where(
+            sends.c.queue == head.queue,
+            or_(sends.c.finished_at.is_(None), sends.c.finished_at > now - window))).scalars().all()
+        wait = ratelimit.next_slot(recent, limit=limit, window=window, now=now)
+        if wait is not None:
+            return wait
+        taken = conn.execute(
+            update(messages)
+            .where(messages.c.seq == head.seq, messages.c.status.in_(WAITING), messages.c.next_attempt_at <= now)
+            .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
+                    **leased(now, lease), updated_at=now))
+        if taken.rowcount != 1:
+            return None
+        send_id = conn.execute(insert(sends).values(queue=head.queue, started_at=now)
+                               .returning(sends.c.id)).scalar_one()
+        row = conn.execute(select(messages).where(messages.c.seq == head.seq)).one()
+        if row.digest_id is not None and row.digest_id != row.id:
+            # The head of a digest that failed before: the whole batch goes again, as the same digest.
+            conn.execute(update(messages).where(
+                messages.c.digest_id == row.digest_id, messages.c.seq != head.seq,
+                messages.c.status.in_(WAITING))
                 .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
                         **leased(now, lease), updated_at=now))
-            if taken.rowcount != 1:
-                return None
-            send_id = conn.execute(insert(sends).values(queue=head.queue, started_at=now)
-                                   .returning(sends.c.id)).scalar_one()
-            row = conn.execute(select(messages).where(messages.c.seq == head.seq)).one()
-            if row.digest_id is not None and row.digest_id != row.id:
-                # The head of a digest that failed before: the whole batch goes again, as the same digest.
-                conn.execute(update(messages).where(
-                    messages.c.digest_id == row.digest_id, messages.c.seq != head.seq,
-                    messages.c.status.in_(WAITING))
-                    .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
-                            **leased(now, lease), updated_at=now))
-                row = conn.execute(select(messages).where(messages.c.id == row.digest_id)).one()
+            row = conn.execute(select(messages).where(messages.c.id == row.digest_id)).one()
         return Claim(message=to_message(row), send_id=int(send_id))
 
     def following(self, claim: Claim, *, limit: int) -> list[StoredMessage]:

@@ -4,6 +4,7 @@ Finishing a digest's claim finishes every message of its batch. Each outcome clo
 log, which the rate limit counts from, and, given what the worker measured of the send (:class:`~..model.Sent`),
 records the attempt in ``dr_attempts`` in the same transaction: no extra commit. A digest's attempt is recorded
 once, on the digest; the messages it carries show it through their ``digest_id`` (:mod:`.history`).
+Delivered and retried outcomes are group-committed (:mod:`.group`): those finishing together share one commit.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ..model import ACTIVE, Claim, Outcome, Sent, Status, StoredMessage
 from .engines import Database
+from .group import GroupCommit
 from .rows import RELEASED
 from .tables import attempts, messages, queue_state, sends
 
@@ -27,19 +29,24 @@ class Outcomes:
     def __init__(self, db: Database, notify: Callable[[frozenset[str] | None], None]) -> None:
         self.db = db
         self.notify = notify
+        self._group = GroupCommit(db)   # delivered and retried sends: one commit for those finishing together
 
     def delivered(self, claim: Claim, *, now: float, sent: Sent | None = None) -> None:
-        with self.db.tx() as conn:
+        def write(conn: Connection) -> None:
             _record(conn, claim.message, sent, Outcome.DELIVERED, errcode=0, error=None)
             _finish(conn, claim, now, status=Status.DELIVERED.value, delivered_at=now)
+
+        self._group.run(write)
         self.notify(None)
 
     def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str,
               sent: Sent | None = None) -> None:
-        with self.db.tx() as conn:
+        def write(conn: Connection) -> None:
             _record(conn, claim.message, sent, Outcome.RETRY, errcode=errcode, error=error)
             _finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=at,
                     last_errcode=errcode, last_error=error)
+
+        self._group.run(write)
         self.notify(None)
 
     def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str,

@@ -117,6 +117,10 @@ class SqlStore:
               ) -> Claim | float | None:
         return self._claims.claim(head, now=now, limit=limit, window=window, lease=lease)
 
+    def claim_many(self, heads: Sequence[tuple[StoredMessage, int, float]], *, now: float, lease: float
+                   ) -> list[Claim | float | None]:
+        return self._claims.claim_many(heads, now=now, lease=lease)
+
     def following(self, claim: Claim, *, limit: int) -> list[StoredMessage]:
         return self._claims.following(claim, limit=limit)
 

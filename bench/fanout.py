@@ -1,0 +1,178 @@
+"""Fan-out: N robots are each posted their whole minute's budget (20 messages) at once, through
+``POST /api/v1/messages`` of real ``dingrelay serve`` processes, while the DingTalk emulator (in this process)
+answers every send after L ms. How fast the gateway delivers, and how much of DingTalk's aggregate budget
+(robots x 20 per 60 s) that uses; the emulator must refuse none.
+
+    .venv/bin/python bench/fanout.py --robots 50                     # SQLite, 50 ms, ~10 s
+    .venv/bin/python bench/fanout.py --robots 1000 --latency-ms 50   # the target row (~1 min)
+    .venv/bin/python bench/fanout.py --robots 300 --pg default --instances 2
+
+``--pg URL`` (``default``: postgresql+psycopg://postgres@127.0.0.1:5432/test) runs on a fresh schema of that
+server, dropped at the end. ``--instances 2`` (PostgreSQL only) starts two ``serve`` processes on it and spreads
+the POSTs over both. Every wait is bounded (``--timeout``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import yaml
+from harness import RssSampler, free_port, pct, running, serve_cmd, table
+
+from dingrelay.emulator import Emulator, EmulatorRobot, Fault
+from dingrelay.emulator import http as emulator_http
+
+# socketserver's listen backlog is 5: the gateway's 64 send connections opening at once get resets, each a retried
+# send that costs its robot a slot of its window (and one message a whole window). Real DingTalk has no such limit.
+emulator_http._HTTPServer.request_queue_size = 1024
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PER_ROBOT = 20      # DingTalk: 20 messages per robot per minute
+WINDOW = 60.0
+TARGET_SECONDS = 60
+
+
+@contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A fresh schema on ``url``'s server; yields a URL whose connections see only it. Dropped at the end."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    schema = f"dr_fanout_{os.getpid()}_{secrets.token_hex(3)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield admin.url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def write_config(path: Path, storage_url: str, emulator_url: str, robots: list[EmulatorRobot], token: str,
+                 concurrency: int | None) -> None:
+    delivery: dict[str, object] = {"suppress_window_seconds": 0, "request_timeout_seconds": 10}
+    if concurrency is not None:
+        delivery["concurrency"] = concurrency
+    data = {
+        "server": {"listen": "127.0.0.1:8080"},
+        "storage": {"url": storage_url},
+        "robots": {r.name: {"webhook": f"{emulator_url}/robot/send?access_token={r.token}", "secret": r.secret,
+                            "rate_limit": PER_ROBOT, "rate_window_seconds": WINDOW} for r in robots},
+        "sources": {"bench": {"token": token, "robots": [r.name for r in robots]}},
+        "delivery": delivery,
+    }
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--robots", type=int, default=50)
+    p.add_argument("--latency-ms", type=float, default=50.0, help="the emulator answers after this long")
+    p.add_argument("--pg", metavar="URL", help=f"PostgreSQL instead of SQLite ('default': {DEFAULT_PG})")
+    p.add_argument("--instances", type=int, default=1, choices=[1, 2])
+    p.add_argument("--clients", type=int, default=16, help="concurrent posting connections")
+    p.add_argument("--per-post", type=int, default=1, help="robots named in each POST (one message each)")
+    p.add_argument("--concurrency", type=int, help="delivery.concurrency of the gateway (default: its default)")
+    p.add_argument("--log-level", default="WARNING", help="DINGRELAY_LOG_LEVEL of the servers (logs are removed)")
+    p.add_argument("--keep-logs", action="store_true", help="print where the servers' logs are and keep them")
+    p.add_argument("--timeout", type=float, default=400, help="give up waiting for delivery after this long")
+    a = p.parse_args()
+    if a.instances > 1 and not a.pg:
+        p.error("--instances 2 needs --pg")
+    pg = DEFAULT_PG if a.pg == "default" else a.pg
+
+    robots = [EmulatorRobot(name=f"r{i:04d}", token=secrets.token_hex(16), secret="SEC" + secrets.token_hex(16),
+                            rate_limit=PER_ROBOT, rate_window_seconds=WINDOW) for i in range(a.robots)]
+    total = a.robots * PER_ROBOT
+    emu = Emulator(robots)
+    emu.inject(Fault(kind="latency", latency_seconds=a.latency_ms / 1000))
+    done = threading.Event()
+    last = [0.0]
+    lock = threading.Lock()
+    count = [0]
+    times: list[float] = []
+
+    def on_message(_: object) -> None:
+        with lock:
+            count[0] += 1
+            last[0] = time.time()
+            times.append(last[0])
+            if count[0] >= total:
+                done.set()
+
+    emu.on_message = on_message
+    token = secrets.token_hex(24)
+    load_before = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="dingrelay-fanout-"))
+    with ExitStack() as stack:
+        if not a.keep_logs:
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        server = stack.enter_context(emu.serve(host="127.0.0.1", port=0))
+        storage = stack.enter_context(pg_schema(pg)) if pg else f"sqlite:///{tmp / 'fanout.db'}"
+        config = tmp / "fanout.yaml"
+        write_config(config, storage, server.url, robots, token, a.concurrency)
+        servers = []
+        for i in range(a.instances):
+            port = free_port()
+            servers.append(stack.enter_context(running(serve_cmd(config, port), port, tmp / f"serve{i}.log",
+                                                   {"DINGRELAY_LOG_LEVEL": a.log_level})))
+        samplers = [stack.enter_context(RssSampler(s.proc.pid, interval=0.2)) for s in servers]
+        local = threading.local()
+        urls = [s.url for s in servers]
+
+        def post(i: int) -> int:
+            if not hasattr(local, "http"):
+                local.http = [httpx.Client(base_url=u, timeout=60, headers={"Authorization": f"Bearer {token}"})
+                              for u in urls]
+            names = [robots[j % a.robots].name for j in range(i, min(i + a.per_post, total))]
+            body = {"robots": names, "message": {"msgtype": "text", "text": {"content": f"fan-out {i}"}}}
+            r = local.http[(i // a.per_post) % len(urls)].post("/api/v1/messages", json=body)
+            return len(names) if r.status_code == 202 else 0
+
+        t0 = time.time()
+        # message i goes to robot i % N: every robot gets its first message early, as with a real burst.
+        with ThreadPoolExecutor(max_workers=a.clients) as pool:
+            accepted = sum(pool.map(post, range(0, total, a.per_post)))
+        posted_s = time.time() - t0
+        done.wait(a.timeout)
+        delivered = count[0]
+        elapsed = (last[0] - t0) if delivered else float("nan")
+        time.sleep(1.0)  # a late extra send would show up here
+        rejections = len(emu.rejections())
+        peak_mb = max(s.peak_kb for s in samplers) / 1024
+        load_after = os.getloadavg()
+    rate = delivered / elapsed if delivered else 0.0
+    budget = rate / (a.robots * PER_ROBOT / WINDOW)
+    storage_name = "PostgreSQL" if pg else "SQLite"
+    print(f"## fan-out: {a.robots} robots x {PER_ROBOT}, emulator latency {a.latency_ms:g} ms; "
+          f"{len(os.sched_getaffinity(0))} cores, load average {load_before[0]:.1f} before, "
+          f"{load_after[0]:.1f} after; posted {accepted}/{total} (202) in {posted_s:.1f} s "
+          f"with {a.clients} clients, {a.per_post} robot(s) per POST; concurrency {a.concurrency or 'default'}")
+    print(table(
+        ["robots", "instances", "storage", "delivered/s", "first POST -> all delivered", "budget used",
+         "rate rejections", "peak RSS (per serve)", "50% / 99% delivered at"],
+        [[a.robots, a.instances, storage_name, f"{rate:.0f}",
+          f"{elapsed:.1f} s" if delivered >= total else f"{delivered}/{total} in {a.timeout:.0f} s",
+          f"{budget:.2f}", rejections, f"{peak_mb:.0f} MB",
+          f"{pct(times, 50) - t0:.1f} s / {pct(times, 99) - t0:.1f} s" if times else "—"]]))
+    if a.keep_logs:
+        print(f"server logs: {tmp}/serve*.log")
+    return 0 if delivered >= total and rejections == 0 and accepted == total else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
