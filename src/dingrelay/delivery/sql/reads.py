@@ -14,7 +14,7 @@ from sqlalchemy import and_, bindparam, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from ..model import QueueState, Status, StoredMessage
+from ..model import QueueState, StoredMessage
 from ..store import StorageUnavailable
 from .engines import Database
 from .rows import to_message
@@ -71,13 +71,6 @@ class Reads:
             rows = conn.execute(select(messages).where(messages.c.digest_id == digest_id,
                                                        messages.c.id != digest_id).order_by(messages.c.seq)).all()
         return [to_message(r) for r in rows]
-
-    def counts(self) -> dict[str, int]:
-        with reading(self.db) as conn:
-            rows = conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status)).all()
-        out = {s.value: 0 for s in Status}
-        out.update({r[0]: int(r[1]) for r in rows})
-        return out
 
     def messages_for(self, queue: str | None = None, *, limit: int = 100) -> list[StoredMessage]:
         q = select(messages).order_by(messages.c.seq.desc()).limit(limit)
