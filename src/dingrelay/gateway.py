@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import json
 import logging
 import threading
 import time
@@ -77,6 +78,13 @@ class Fingerprint:
 
     identity: str
     state: str
+
+
+def rendered_from(template: str, data: Mapping[str, Any]) -> Fingerprint:
+    """A rendered message's fingerprint: its template and data, not its text, which may carry the time it was
+    rendered (the tutorial card does), so that the same report sent again is a repeat."""
+    key = hashlib.sha256(json.dumps([template, data], sort_keys=True, ensure_ascii=False, default=str).encode())
+    return Fingerprint(key.hexdigest(), key.hexdigest())
 
 
 class Gateway:
@@ -190,8 +198,9 @@ class Gateway:
                     "them (logged once per robot and template)", robot, keyword, template, keyword)
 
     def accept(self, source: str, message: Message, robots: Sequence[str], *,
-               idempotency_key: str | None = None) -> Accepted:
-        return self.accept_many(source, [(message, robots)], idempotency_key=idempotency_key)[0]
+               idempotency_key: str | None = None, fingerprint: Fingerprint | None = None) -> Accepted:
+        return self.accept_many(source, [(message, robots)], idempotency_key=idempotency_key,
+                                fingerprints=[fingerprint])[0]
 
     def accept_many(self, source: str, items: Sequence[tuple[Message, Sequence[str]]], *,
                     idempotency_key: str | None = None, fingerprints: Sequence[Fingerprint | None] | None = None,

@@ -4,6 +4,7 @@ counted; plain sources' repeats are all shown unless the source sets a window; d
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,21 @@ def test_a_plain_sources_repeats_are_all_shown_unless_it_sets_a_window(
     assert len(emu.messages()) == shown
     assert gw.services.store.counts()["suppressed"] == 3 - shown
     assert get(gw, ids[0], CRON)["duplicates"] == 3 - shown
+
+
+def test_a_tutorial_card_sent_again_a_second_later_is_still_a_repeat(start: Start) -> None:
+    """The card's text carries the time it was rendered; its repeat is judged on what the sender sent."""
+    gw, emu = start(sources={"cron": {"token": "cron-token", "robots": ["ops"], "suppress_window_seconds": 300}})
+    body = {"title": "备份", "content": "backup failed", "level": "error"}
+    first = gw.http.post("/ding/send", json=body, headers=CRON).json()["id"]
+    emu.wait_for(1, timeout=30)
+    time.sleep(1.1)   # the next card renders another time of day
+    again = gw.http.post("/ding/send", json=body, headers=CRON).json()["id"]
+    other = gw.http.post("/ding/send", json={**body, "content": "backup ok"}, headers=CRON).json()["id"]
+    emu.wait_for(2, timeout=30)
+    assert wait_until(lambda: idle(gw), 10)
+    assert (get(gw, again, CRON)["status"], get(gw, again, CRON)["duplicate_of"]) == ("suppressed", first)
+    assert get(gw, other, CRON)["status"] == "delivered"
 
 
 def test_an_alert_sources_own_window_replaces_the_alert_hooks_default(start: Start) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from ..gateway import Rejected, message_json, with_mentions
+from ..gateway import Rejected, message_json, rendered_from, with_mentions
 from .body import json_body
 from .ding import bearer_token, gateway
 from .fields import checked_message_id, idempotency_key
@@ -27,6 +27,7 @@ def create() -> ResponseReturnValue:
     if has_message == has_template:
         raise Rejected(422, "missing_field", "give either message (a DingTalk JSON body) or template with data",
                        "message")
+    fingerprint = None   # a DingTalk body as given: the body itself
     if has_message:
         message = gw.parse(data["message"])
     else:
@@ -37,8 +38,9 @@ def create() -> ResponseReturnValue:
         if not isinstance(tdata, dict):
             raise Rejected(422, "invalid_field", "data must be a JSON object", "data")
         message = gw.render(template, {**tdata, "source": source})
+        fingerprint = rendered_from(template, {"data": tdata, "at": data.get("at")})
     message = with_mentions(message, data.get("at"))
-    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key(request))
+    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key(request), fingerprint=fingerprint)
     first = accepted.messages[0]
     body = {"id": first.id, "ids": accepted.ids, "status": str(first.status), "duplicate": not accepted.created}
     return jsonify(body), 202 if accepted.created else 200

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from ..gateway import Gateway, Rejected
+from ..gateway import Gateway, Rejected, rendered_from
 from .body import json_body
 from .fields import idempotency_key
 
@@ -76,6 +76,7 @@ def send() -> ResponseReturnValue:
     }
     robots = gw.robots_for(source, None)
     message = gw.render(level, fields, field="level")
-    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key(request))
+    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key(request),
+                         fingerprint=rendered_from(level, fields))
     first = accepted.messages[0]
     return jsonify({"id": first.id, "ids": accepted.ids, "status": str(first.status)}), 202
