@@ -39,6 +39,9 @@ BAD = [
     ('1severity="x"', "is not a matcher"),
     ('名="值"', "is not a matcher"),          # classic label names are ASCII
     ('instance=~"db-("', "not a valid regular expression"),
+    (r'instance=~"(a)\\1"', "invalid escape sequence: \\1"),   # RE2, as Alertmanager: no backreferences
+    ('instance=~"(?=db).*"', "invalid perl operator: (?="),     # ... and no lookaround
+    ('instance!~"(?<!web)-1"', "invalid perl operator"),
     ("", "holds no matcher"),
     ("{}", "holds no matcher"),
 ]
@@ -90,6 +93,12 @@ def test_every_matcher_of_a_line_must_match() -> None:
 
 def test_a_regex_does_not_match_across_a_trailing_newline() -> None:
     assert not parse_matcher('v=~"a"').matches({"v": "a\n"})
+
+
+def test_regexes_are_re2_with_go_classes_and_flags() -> None:
+    assert parse_matcher(r'instance=~"db-\\d+:9100"').matches(LABELS)
+    assert parse_matcher('severity=~"(?i)CRIT.*"').matches(LABELS)
+    assert parse_matcher(r'alertname=~"\\pL+"').matches(LABELS)   # Unicode classes, as Go's regexp has
 
 
 def test_a_matcher_prints_in_alertmanager_form() -> None:

@@ -109,6 +109,15 @@ def test_a_bad_route_regex_names_its_key() -> None:
     assert "not a valid regular expression" in found["sources.am.routes.0.matchers.0"]
 
 
+@pytest.mark.parametrize("regex", [r"(db)-\\1", "(?!web).*", "(?<=db)-1"],
+                         ids=["backreference", "lookahead", "lookbehind"])
+def test_a_route_regex_that_re2_cannot_run_fails_the_config_naming_its_key(regex: str) -> None:
+    found = problems(routes=[{"matchers": ['severity="critical"', f'instance=~"{regex}"'], "robots": ["oncall"]}])
+    assert list(found) == ["sources.am.routes.0.matchers.1"]
+    message = found["sources.am.routes.0.matchers.1"]
+    assert "not a valid regular expression" in message and "RE2" in message and "lookahead" in message
+
+
 def test_a_route_naming_an_unknown_robot_names_its_key() -> None:
     found = problems(routes=[{"matchers": ['severity="critical"'], "robots": ["oncall", "pager"]}])
     assert list(found) == ["sources.am.routes.0.robots.1"]

@@ -7,7 +7,10 @@ The syntax is Alertmanager's classic matcher syntax (``pkg/labels/parse.go``), s
   whitespace around each part is ignored;
 - the value may be in double quotes, inside which ``\\"``, ``\\\\`` and ``\\n`` are escapes; an unescaped ``"``
   inside the value is an error;
-- regular expressions are fully anchored, as Alertmanager's ``^(?:VALUE)$``: ``=~"db"`` does not match ``db-1``;
+- regular expressions are RE2 (Go's ``regexp``, as Alertmanager), fully anchored as Alertmanager's
+  ``^(?:VALUE)$``: ``=~"db"`` does not match ``db-1``. RE2 has no backreferences and no lookaround (``\\1``,
+  ``(?=...)``, ``(?<!...)``): a matcher using them is an error, as it is in Alertmanager, and matching takes time
+  linear in the label's length;
 - a label the alert lacks has the value ``""``: ``team=""`` matches an alert without ``team``, and
   ``team!="dba"`` matches it too;
 - one string may hold several matchers, comma-separated, optionally in braces: ``{severity="critical", team="dba"}``.
@@ -19,7 +22,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+import re2
 
 Operator = Literal["=", "!=", "=~", "!~"]
 _OPERATORS: dict[str, Operator] = {"=": "=", "!=": "!=", "=~": "=~", "!~": "!~"}
@@ -27,6 +32,8 @@ _OPERATORS: dict[str, Operator] = {"=": "=", "!=": "!=", "=~": "=~", "!~": "!~"}
 # "=~" before "=", so that "=~" is not read as "=" followed by a value starting with "~".
 _MATCHER = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|=|!=|!~)\s*(.*?)\s*$", re.DOTALL)
 _ESCAPES = {"n": "\n", '"': '"', "\\": "\\"}
+_RE2 = re2.Options()
+_RE2.log_errors = False  # a bad pattern is our MatcherError, not a line on stderr
 
 
 class MatcherError(ValueError):
@@ -38,7 +45,7 @@ class Matcher:
     name: str
     op: Operator
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _regex: Any = field(default=None, repr=False, compare=False)   # a compiled RE2 pattern
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         actual = labels.get(self.name, "")
@@ -56,14 +63,21 @@ class Matcher:
 
 
 def matcher(name: str, op: Operator, value: str) -> Matcher:
-    """A matcher from its parts; a regex operator compiles ``value``, anchored at both ends."""
+    """A matcher from its parts; a regex operator compiles ``value`` with RE2, anchored at both ends."""
     regex = None
     if op in ("=~", "!~"):
         try:
-            regex = re.compile(f"(?:{value})")
-        except re.error as exc:
-            raise MatcherError(f"{name}{op}: {value!r} is not a valid regular expression ({exc})") from None
+            regex = re2.compile(f"(?:{value})", options=_RE2)
+        except re2.error as exc:
+            raise MatcherError(f"{name}{op}: {value!r} is not a valid regular expression ({_re2_reason(exc)}; "
+                               "RE2 syntax as in Alertmanager: no backreferences, no lookahead or lookbehind)"
+                               ) from None
     return Matcher(name, op, value, regex)
+
+
+def _re2_reason(exc: Exception) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
 def parse_matcher(text: str) -> Matcher:
