@@ -37,7 +37,12 @@ _RE2.log_errors = False  # a bad pattern is our MatcherError, not a line on stde
 
 
 class MatcherError(ValueError):
-    """A matcher that cannot be parsed; the message says what is wrong and shows the expected form."""
+    """A matcher that cannot be parsed; the message says what is wrong and shows the expected form. ``kind``:
+    ``syntax`` (not NAME OP VALUE), ``quote`` (quotes do not pair), ``regex`` (RE2 refuses the value) or ``empty``."""
+
+    def __init__(self, message: str, *, kind: str = "syntax") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,8 @@ def matcher(name: str, op: Operator, value: str) -> Matcher:
             regex = re2.compile(f"(?:{value})", options=_RE2)
         except re2.error as exc:
             raise MatcherError(f"{name}{op}: {value!r} is not a valid regular expression ({_re2_reason(exc)}; "
-                               "RE2 syntax as in Alertmanager: no backreferences, no lookahead or lookbehind)"
-                               ) from None
+                               "RE2 syntax as in Alertmanager: no backreferences, no lookahead or lookbehind)",
+                               kind="regex") from None
     return Matcher(name, op, value, regex)
 
 
@@ -105,13 +110,13 @@ def _unquote(raw: str, text: str) -> str:
         if ch == '"':
             if not quoted or i != len(body) - 1:
                 raise MatcherError(f"{text!r}: the value contains an unescaped double quote; "
-                                   'write \\" inside a quoted value')
+                                   'write \\" inside a quoted value', kind="quote")
             closed = True
         else:
             out.append(ch)
         i += 1
     if quoted and not closed:
-        raise MatcherError(f"{text!r}: the value's opening double quote is never closed")
+        raise MatcherError(f"{text!r}: the value's opening double quote is never closed", kind="quote")
     return "".join(out)
 
 
@@ -135,7 +140,8 @@ def parse_matchers(text: str) -> list[Matcher]:
     if last.strip():
         parts.append(last)
     if not parts:
-        raise MatcherError(f"{text!r} holds no matcher; write NAME=\"VALUE\", for example severity=\"critical\"")
+        raise MatcherError(f"{text!r} holds no matcher; write NAME=\"VALUE\", for example severity=\"critical\"",
+                           kind="empty")
     return [parse_matcher(p) for p in parts]
 
 
