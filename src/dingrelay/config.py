@@ -244,6 +244,23 @@ class ReplyRule(_Section):
         return self
 
 
+class AlertmanagerSettings(_Section):
+    """The Alertmanager a bot's ChatOps commands (alerts, silences, silence, unsilence, ack) talk to."""
+
+    url: str
+    token: OptionalSecret = None      # sent as Authorization: Bearer <token>
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be Alertmanager's http(s) URL, for example http://alertmanager:9093")
+        if parts.username or parts.password:
+            raise ValueError("must not carry a user or password; put a bearer token in token: instead")
+        return v
+
+
 class BotSettings(_Section):
     app_secret: SecretStr
     client_id: str | None = None
@@ -256,6 +273,8 @@ class BotSettings(_Section):
     robot_code: str | None = None                       # set: callbacks with another robotCode are refused
     corp_id: str | None = None                          # set: callbacks with another chatbotCorpId are refused
     callback_window_seconds: float = Field(default=3600.0, gt=0, le=3600)  # how old a signed timestamp may be
+    alertmanager: AlertmanagerSettings | None = None    # set: the ChatOps commands alerts, silence, ack, ...
+    silencers: list[str] | None = Field(default=None, min_length=1)  # staff ids that may silence (unset: everyone)
 
 
 class DashboardUser(_Section):
@@ -301,6 +320,9 @@ class Settings(_Section):
                                *((f"routes.{r}.robots", route.robots) for r, route in enumerate(src.routes))]:
                 problems += [f"sources.{name}.{key}.{i}: {unknown} {robot!r} ({known})"
                              for i, robot in enumerate(names) if robot not in self.robots and robot not in self.pools]
+        problems += [f"bots.{name}.silencers: set, but bots.{name}.alertmanager is not; add alertmanager: "
+                     "{url: ...} or remove silencers" for name, b in self.bots.items()
+                     if b.silencers is not None and b.alertmanager is None]
         tokens: dict[str, str] = {}
         for name, src in self.sources.items():
             t = src.token.reveal()

@@ -280,6 +280,7 @@ class Runtime:
                 log.warning("bot handlers still running at the shutdown deadline; their replies are lost")
         if self.delivery is None and s.executor is not None:
             s.executor.shutdown(wait=False)
+        s.close_clients()
         s.client.close()
         s.store.close()
 

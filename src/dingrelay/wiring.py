@@ -16,6 +16,9 @@ from .adapters.matchers import parse_matchers
 from .adapters.routing import Mentions, Route, Router
 from .bot import Bots, BotSpec, HandlersNotLoaded, Pipeline, ReplyRule, load_handlers
 from .bot.dedup import ReplyLog
+from .chatops.api import Alertmanager
+from .chatops.commands import WORDS as CHATOPS_WORDS
+from .chatops.commands import ChatOps
 from .config import BotSettings, ConfigError, Problem, Settings, SourceSettings
 from .delivery.model import SESSION_LIMIT
 from .delivery.pool import SendPool
@@ -47,9 +50,15 @@ class Services:
     retention: Retention | None = None   # run by the runtime of a process that delivers
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
+    def close_clients(self) -> None:
+        """Close what the bots hold besides the store (their Alertmanager clients); after the bots closed."""
+        for close in self._closers:
+            close()
+
     def close(self) -> None:
         if self.bots is not None:
             self.bots.close()  # before the store: a finishing slow handler still queues its reply
+        self.close_clients()
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         self.client.close()
@@ -106,6 +115,14 @@ def bot_spec(name: str, bs: BotSettings) -> BotSpec:
                    robot_code=bs.robot_code, corp_id=bs.corp_id, callback_window_seconds=bs.callback_window_seconds)
 
 
+def chatops(name: str, bs: BotSettings, *, clock: Callable[[], float] = time.time) -> ChatOps | None:
+    """The ChatOps commands of a bot with ``alertmanager`` configured."""
+    if bs.alertmanager is None:
+        return None
+    am = Alertmanager(bs.alertmanager.url, token=bs.alertmanager.token)
+    return ChatOps(name, am, silencers=frozenset(bs.silencers) if bs.silencers is not None else None, clock=clock)
+
+
 def build(settings: Settings, *, clock: Callable[[], float] = time.time,
           transport: httpx.BaseTransport | None = None,
           threads: int | Literal["concurrency"] | None = "concurrency") -> Services:
@@ -140,15 +157,15 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
     services = Services(settings, store, renderer, client, gateway, worker, executor, metrics=metrics,
                         retention=retention)
     try:
-        services.bots = gateway.bots = bots(settings, store, renderer, clock=clock)
+        services.bots = gateway.bots = bots(settings, store, renderer, clock=clock, closers=services._closers)
     except ConfigError:
         services.close()
         raise
     return services
 
 
-def bots(settings: Settings, store: SqlStore, renderer: Renderer, *, clock: Callable[[], float] = time.time
-         ) -> Bots | None:
+def bots(settings: Settings, store: SqlStore, renderer: Renderer, *, clock: Callable[[], float] = time.time,
+         closers: list[Callable[[], None]] | None = None) -> Bots | None:
     """The two-way bots of ``settings.bots``; a handlers module that fails to import, or a reply rule naming a
     template that does not exist, is a :class:`ConfigError` naming the key."""
     if not settings.bots:
@@ -164,7 +181,15 @@ def bots(settings: Settings, store: SqlStore, renderer: Renderer, *, clock: Call
         problems += [Problem(f"bots.{name}.replies.{i}.template", f"no template named {r.template!r} "
                              f"(templates: {', '.join(renderer.names())})")
                      for i, r in enumerate(bs.replies) if r.template is not None and not renderer.exists(r.template)]
-        pipelines[name] = Pipeline(bot_spec(name, bs), renderer=renderer, status=store, handlers=handlers, clock=clock)
+        ops = chatops(name, bs, clock=clock)
+        if ops is not None and closers is not None:
+            closers.append(ops.am.close)
+        taken = sorted({h.name for h in handlers if h.name and h.name.casefold() in CHATOPS_WORDS}) if ops else []
+        if taken:
+            problems.append(Problem(f"bots.{name}.handlers", f"{bs.handlers} registers {', '.join(taken)}, a ChatOps "
+                                    "command of this bot (it has alertmanager); choose another word"))
+        pipelines[name] = Pipeline(bot_spec(name, bs), renderer=renderer, status=store, handlers=handlers,
+                                   commands=ops.handlers() if ops else (), clock=clock)
     if problems:
         raise ConfigError(problems)
     return Bots(pipelines, replies=ReplyLog(store), queue=store, clock=clock,

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from alertmanager_proc import Alertmanager as AlertmanagerProcess
-from alertmanager_proc import alertmanager_binary
 
 from dingrelay.adapters.matchers import parse_matcher, parse_matchers
 from dingrelay.chatops.api import Alertmanager, AlertmanagerError, parse_time
-
-
-@pytest.fixture
-def am_process(tmp_path: Path) -> Iterator[AlertmanagerProcess]:
-    proc = AlertmanagerProcess(alertmanager_binary(), tmp_path)
-    try:
-        proc.wait_ready()
-        yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

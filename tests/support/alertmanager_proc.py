@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,23 @@ class Alertmanager:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"alertmanager did not become ready: {self.log()}")
+
+    def fire(self, *, minutes_ago: float = 5, resolved: bool = False, summary: str = "", **labels: str) -> None:
+        """Post one alert, as Prometheus would: firing since ``minutes_ago``, or ``resolved`` a moment ago."""
+        now = datetime.now(UTC)
+        alert: dict[str, Any] = {"labels": labels, "startsAt": (now - timedelta(minutes=minutes_ago)).isoformat()}
+        if summary:
+            alert["annotations"] = {"summary": summary}
+        if resolved:
+            alert["endsAt"] = (now - timedelta(seconds=1)).isoformat()
+        self.http.post("/api/v2/alerts", json=[alert]).raise_for_status()
+
+    def silences(self) -> list[dict[str, Any]]:
+        """Every silence Alertmanager's own API lists, any state."""
+        response = self.http.get("/api/v2/silences")
+        response.raise_for_status()
+        found: list[dict[str, Any]] = response.json()
+        return found
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]

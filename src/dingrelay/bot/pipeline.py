@@ -2,7 +2,9 @@
 
 Tried in this order; the first that answers wins:
 
-1. built-in commands, by the text's first word: ``help`` (帮助), ``ping``, ``status`` (状态);
+1. built-in commands, by the text's first word: ``help`` (帮助), ``ping``, ``status`` (状态), then the commands the
+   composition root adds (``commands``: a bot with ``alertmanager`` gets :mod:`dingrelay.chatops`' ``alerts``,
+   ``silences``, ``silence``, ``unsilence``, ``ack``);
 2. the bot's reply rules from the configuration, in order (``re.search`` on the text);
 3. the Python handlers of the bot's ``handlers`` module, in definition order (command word or pattern);
 4. anything else gets the help reply.
@@ -53,12 +55,14 @@ class Pipeline:
     """One bot's commands, reply rules and handlers. :meth:`reply` never raises."""
 
     def __init__(self, spec: BotSpec, *, renderer: Renderer, status: StatusSource,
-                 handlers: Sequence[Handler] = (), clock: Callable[[], float] = time.time) -> None:
+                 handlers: Sequence[Handler] = (), commands: Sequence[Handler] = (),
+                 clock: Callable[[], float] = time.time) -> None:
         self.spec = spec
         self.name = spec.name
         self.renderer = renderer
         self.status_source = status
         self.handlers = list(handlers)
+        self.commands = list(commands)   # built in for this bot: before the reply rules
         self.clock = clock
         self.rules = spec.rules
 
@@ -83,6 +87,9 @@ class Pipeline:
             return Text(content=f"pong {self._now().strftime(TIME_FORMAT)} (Asia/Shanghai)")
         if builtin == "status":
             return self.status()
+        for command in self.commands:
+            if command.match(text):
+                return self._call(command, True, message, text)
         for rule in self.rules:
             m = rule.regex.search(text)
             if m:
@@ -121,6 +128,7 @@ class Pipeline:
     def help(self) -> Text:
         lines = ["我能做这些（@我 并发送）：", "指令："]
         lines += [f"- {usage}" for usage in BUILTIN_HELP]
+        lines += [f"- {c.usage}" for c in self.commands]
         lines += [f"- {h.usage}" for h in self.handlers]
         if self.rules:
             lines.append("回复规则：")

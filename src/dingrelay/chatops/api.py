@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from ..adapters.matchers import Matcher, Operator, matcher
+from ..dingtalk.masking import Secret
 
 API = "/api/v2"
 
@@ -34,10 +35,11 @@ API = "/api/v2"
 class AlertmanagerError(Exception):
     """Alertmanager could not do what was asked; ``str()`` says why, ``retryable`` whether a retry can help."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None, reason: str = "") -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.reason = reason        # Alertmanager's own words for a refusal (HTTP 4xx), without our URL
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def matcher_from_json(data: Mapping[str, Any]) -> Matcher:
 class Alertmanager:
     """Alertmanager's API v2 at ``url``; ``client`` is injectable (tests use the real Alertmanager or MockTransport)."""
 
-    def __init__(self, url: str, *, token: Any = None, client: httpx.Client | None = None,
+    def __init__(self, url: str, *, token: Secret | str | None = None, client: httpx.Client | None = None,
                  timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
         self._token = token
@@ -123,15 +125,15 @@ class Alertmanager:
         params: list[tuple[str, str]] = [("active", "true"), ("silenced", str(silenced).lower()),
                                          ("inhibited", str(inhibited).lower()), ("unprocessed", "true")]
         params += [("filter", str(m)) for m in matchers]
-        return [_alert(a) for a in self._json("GET", "/alerts", params=params) or []]
+        return [alert_from_json(a) for a in self._json("GET", "/alerts", params=params) or []]
 
     def silences(self, *, states: Sequence[str] = ("active",)) -> list[Silence]:
         """Silences in ``states`` (all of them when empty), soonest end first."""
-        found = [_silence(s) for s in self._json("GET", "/silences") or []]
+        found = [silence_from_json(s) for s in self._json("GET", "/silences") or []]
         return sorted((s for s in found if not states or s.state in states), key=lambda s: s.ends_at)
 
     def silence(self, silence_id: str) -> Silence:
-        return _silence(self._json("GET", f"/silence/{silence_id}"))
+        return silence_from_json(self._json("GET", f"/silence/{silence_id}"))
 
     def create_silence(self, matchers: Sequence[Matcher], *, starts_at: datetime, ends_at: datetime,
                        created_by: str, comment: str) -> str:
@@ -151,7 +153,7 @@ class Alertmanager:
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Accept": "application/json"}
         if self._token is not None:
-            raw = self._token.get_secret_value() if hasattr(self._token, "get_secret_value") else str(self._token)
+            raw = self._token.reveal() if isinstance(self._token, Secret) else str(self._token)
             headers["Authorization"] = f"Bearer {raw}"
         what = f"Alertmanager at {self.url} ({method} {API}{path})"
         try:
@@ -161,9 +163,10 @@ class Alertmanager:
         except httpx.HTTPError as exc:
             raise AlertmanagerError(f"{what} is unreachable: {type(exc).__name__}", retryable=True) from None
         if response.status_code >= 400:
-            raise AlertmanagerError(f"{what} answered HTTP {response.status_code}: {_reason(response)}",
+            reason = _reason(response)
+            raise AlertmanagerError(f"{what} answered HTTP {response.status_code}: {reason}",
                                     retryable=response.status_code >= 500 or response.status_code == 429,
-                                    status=response.status_code)
+                                    status=response.status_code, reason=reason)
         if not response.content:
             return None
         try:
@@ -186,7 +189,7 @@ def _reason(response: httpx.Response) -> str:
     return text[:300] or response.reason_phrase
 
 
-def _alert(data: Mapping[str, Any]) -> Alert:
+def alert_from_json(data: Mapping[str, Any]) -> Alert:
     status = data.get("status") or {}
     starts = parse_time(data.get("startsAt")) or datetime.now(UTC)
     return Alert(fingerprint=str(data.get("fingerprint", "")),
@@ -198,7 +201,7 @@ def _alert(data: Mapping[str, Any]) -> Alert:
                  inhibited_by=tuple(status.get("inhibitedBy") or ()))
 
 
-def _silence(data: Mapping[str, Any]) -> Silence:
+def silence_from_json(data: Mapping[str, Any]) -> Silence:
     starts = parse_time(data.get("startsAt")) or datetime.now(UTC)
     return Silence(id=str(data.get("id", "")),
                    matchers=tuple(matcher_from_json(m) for m in data.get("matchers") or ()),
