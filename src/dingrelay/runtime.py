@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import httpx
 
     from .bot import Bots
+    from .chatops.commands import ChatOps
     from .delivery.pool import SendPool
     from .delivery.retention import Retention
     from .delivery.worker import Worker
@@ -179,16 +180,17 @@ class MetricsEndpoint:
 
 class Pruning:
     """Retention (:class:`dingrelay.delivery.retention.Retention`) on a thread of its own, so that pruning never
-    holds up a delivery pass."""
+    holds up a delivery pass; also any other ``run_forever(stop)`` housekeeping (a bot's ChatOps releasing the ack
+    silences of resolved alerts)."""
 
-    def __init__(self, retention: Retention) -> None:
-        self.retention = retention
+    def __init__(self, retention: Retention | ChatOps, name: str = "dingrelay-retention") -> None:
+        self.retention, self.name = retention, name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.retention.run_forever, args=(self._stop,),
-                                        name="dingrelay-retention", daemon=True)
+                                        name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self, deadline: float) -> None:
@@ -210,6 +212,7 @@ class Runtime:
         self.shutdown_seconds = services.settings.server.shutdown_seconds
         self.delivery = Delivery(services.worker, services.executor) if deliver else None
         self.pruning = Pruning(services.retention) if deliver and services.retention is not None else None
+        self.acks = [Pruning(ops, f"dingrelay-acks:{bot}") for bot, ops in services.chatops.items()] if deliver else []
         self.streams = Streams(services, backoff=backoff, transport=transport) if streams else None
         self.parent = parent
         self.metrics = MetricsEndpoint(services.gateway, metrics_listen) if metrics_listen else None
@@ -231,6 +234,8 @@ class Runtime:
                 self.services.bots.start()
             if self.pruning is not None:
                 self.pruning.start()
+            for acks in self.acks:
+                acks.start()
             if self.streams is not None:
                 self.streams.start()
             if self.metrics is not None:
@@ -261,6 +266,8 @@ class Runtime:
                 self.streams.stop(deadline)
             if self.pruning is not None:   # a batch in progress is short: it ends before the store closes
                 self.pruning.stop(deadline)
+            for acks in self.acks:
+                acks.stop(deadline)
             if self.delivery is not None:
                 self.delivery.stop(deadline)
             if self.metrics is not None:
@@ -280,7 +287,8 @@ class Runtime:
                 log.warning("bot handlers still running at the shutdown deadline; their replies are lost")
         if self.delivery is None and s.executor is not None:
             s.executor.shutdown(wait=False)
-        s.close_clients()
+        for ops in s.chatops.values():
+            ops.am.close()
         s.client.close()
         s.store.close()
 

@@ -48,17 +48,14 @@ class Services:
     bots: Bots | None = None
     metrics: Prometheus | None = None
     retention: Retention | None = None   # run by the runtime of a process that delivers
+    chatops: dict[str, ChatOps] = field(default_factory=dict)   # bot -> its Alertmanager commands
     _closers: list[Callable[[], None]] = field(default_factory=list)
-
-    def close_clients(self) -> None:
-        """Close what the bots hold besides the store (their Alertmanager clients); after the bots closed."""
-        for close in self._closers:
-            close()
 
     def close(self) -> None:
         if self.bots is not None:
             self.bots.close()  # before the store: a finishing slow handler still queues its reply
-        self.close_clients()
+        for ops in self.chatops.values():
+            ops.am.close()
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         self.client.close()
@@ -115,7 +112,7 @@ def bot_spec(name: str, bs: BotSettings) -> BotSpec:
                    robot_code=bs.robot_code, corp_id=bs.corp_id, callback_window_seconds=bs.callback_window_seconds)
 
 
-def chatops(name: str, bs: BotSettings, *, clock: Callable[[], float] = time.time) -> ChatOps | None:
+def chatops_of(name: str, bs: BotSettings, *, clock: Callable[[], float] = time.time) -> ChatOps | None:
     """The ChatOps commands of a bot with ``alertmanager`` configured."""
     if bs.alertmanager is None:
         return None
@@ -157,7 +154,8 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
     services = Services(settings, store, renderer, client, gateway, worker, executor, metrics=metrics,
                         retention=retention)
     try:
-        services.bots = gateway.bots = bots(settings, store, renderer, clock=clock, closers=services._closers)
+        services.bots = gateway.bots = bots(settings, store, renderer, clock=clock,
+                                            chatops=services.chatops)
     except ConfigError:
         services.close()
         raise
@@ -165,7 +163,7 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
 
 
 def bots(settings: Settings, store: SqlStore, renderer: Renderer, *, clock: Callable[[], float] = time.time,
-         closers: list[Callable[[], None]] | None = None) -> Bots | None:
+         chatops: dict[str, ChatOps] | None = None) -> Bots | None:
     """The two-way bots of ``settings.bots``; a handlers module that fails to import, or a reply rule naming a
     template that does not exist, is a :class:`ConfigError` naming the key."""
     if not settings.bots:
@@ -181,9 +179,9 @@ def bots(settings: Settings, store: SqlStore, renderer: Renderer, *, clock: Call
         problems += [Problem(f"bots.{name}.replies.{i}.template", f"no template named {r.template!r} "
                              f"(templates: {', '.join(renderer.names())})")
                      for i, r in enumerate(bs.replies) if r.template is not None and not renderer.exists(r.template)]
-        ops = chatops(name, bs, clock=clock)
-        if ops is not None and closers is not None:
-            closers.append(ops.am.close)
+        ops = chatops_of(name, bs, clock=clock)
+        if ops is not None and chatops is not None:
+            chatops[name] = ops
         taken = sorted({h.name for h in handlers if h.name and h.name.casefold() in CHATOPS_WORDS}) if ops else []
         if taken:
             problems.append(Problem(f"bots.{name}.handlers", f"{bs.handlers} registers {', '.join(taken)}, a ChatOps "

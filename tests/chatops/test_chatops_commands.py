@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alertmanager_proc import Alertmanager as AlertmanagerProcess
 from chatops_rig import Chat, chat
+from gateway_harness import wait_until
 
 from dingrelay.chatops.api import parse_time
 from dingrelay.rendering import SHANGHAI
@@ -138,6 +140,22 @@ def test_an_ack_silence_is_expired_once_its_alert_resolves(am_process: Alertmana
     assert group.chatops.release_resolved() == 1
     states = {s["comment"].split(" [")[0]: s["status"]["state"] for s in am_process.silences()}
     assert states == {"张三 在钉钉认领了告警 DiskFull": "expired", "别动": "active"}
+
+
+def test_the_runtime_loop_releases_an_ack_once_its_alert_resolves(am_process: AlertmanagerProcess,
+                                                                   group: Chat) -> None:
+    fire_three(am_process)
+    group.text("alerts")
+    group.text("ack 2")
+    stop = threading.Event()
+    loop = threading.Thread(target=group.chatops.run_forever, args=(stop,), kwargs={"every": 0.05})
+    loop.start()
+    try:
+        am_process.fire(alertname="DiskFull", instance="web-2", severity="info", resolved=True)
+        assert wait_until(lambda: [s["status"]["state"] for s in am_process.silences()] == ["expired"], 10)
+    finally:
+        stop.set()
+        loop.join(5)
 
 
 def test_only_silencers_may_change_silences_and_everyone_may_read(am_process: AlertmanagerProcess) -> None:

@@ -9,6 +9,7 @@ read back from Alertmanager's own API.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ def over_stream(tmp_path: Path, am_process: AlertmanagerProcess) -> Iterator[Say
                             app_secret=secret, client_id=client_id, stream_api=server.url)
         with Runtime(build(load_settings(path)), streams=True, backoff=lambda: Backoff(base=0.02, cap=0.5)):
             emu.stream.wait_connected(client_id)
+            assert "dingrelay-acks:helper" in {t.name for t in threading.enumerate()}  # releases resolved acks
             yield lambda text: text_of(say_over_stream(emu, client_id, text).reply())
 
 

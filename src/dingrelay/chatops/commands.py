@@ -40,6 +40,8 @@ log = logging.getLogger("dingrelay.chatops")
 
 #: The longest an ack silence holds when its alert does not resolve.
 ACK_LONGEST = timedelta(hours=24)
+#: How often the runtime looks for ack silences whose alert resolved.
+RELEASE_SECONDS = 60.0
 #: How long a conversation's numbered list is remembered, and for how many conversations.
 LIST_KEEP_SECONDS = 24 * 3600.0
 LIST_CONVERSATIONS = 1000
@@ -191,6 +193,15 @@ class ChatOps:
             released += 1
             log.info("bot %s: alert %s resolved; its ack silence %s is expired", self.bot, mark.group(1), s.id)
         return released
+
+    def run_forever(self, stop: threading.Event, *, every: float = RELEASE_SECONDS) -> None:
+        """:meth:`release_resolved` every ``every`` seconds until ``stop`` is set (the runtime's thread)."""
+        while not stop.wait(every):
+            try:
+                self.release_resolved()
+            except Exception as exc:  # AlertmanagerError above all; the next round tries again
+                log.warning("bot %s: could not release resolved acks (%s); trying again in %.0fs", self.bot,
+                            exc if isinstance(exc, AlertmanagerError) else type(exc).__name__, every)
 
     def _release_quietly(self) -> None:
         try:
