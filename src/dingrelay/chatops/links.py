@@ -241,6 +241,10 @@ class CardLinks:
     def url(self, token: str) -> str:
         return f"{self.public_url.rstrip('/')}/silence/{token}"
 
+    def close(self) -> None:
+        for am in self.alertmanagers.values():
+            am.close()
+
     def buttons(self, source: str, alerts: Sequence[Labelled], robots: Sequence[str]) -> list[dict[str, str]]:
         """The buttons for a card of ``alerts`` (most severe first) sent to ``robots``: 静默 1h and 静默 4h for its
         firing alerts when the source can silence, then 查看."""
