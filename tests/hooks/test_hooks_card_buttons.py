@@ -260,3 +260,35 @@ def test_a_critical_alert_routed_to_a_markdown_route_stays_markdown(
     [received] = emu.wait_for(1, robot="oncall", timeout=60)
     assert received.body["msgtype"] == "markdown"
     assert "/silence/" not in received.body["markdown"]["text"]
+
+
+def test_a_group_of_alerts_is_silenced_exactly_and_nothing_else(
+        alertmanager: Alertmanager, gateway: InProcessGateway, emu: Emulator) -> None:
+    starts = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    group = [{"labels": {**LABELS, "instance": instance}, "startsAt": starts, "generatorURL": GENERATOR}
+             for instance in ("web-1:9100", "web.2:9100")]
+    assert alertmanager.http.post("/api/v2/alerts", json=group).status_code == 200
+    [received] = emu.wait_for(1, robot="ops", timeout=60)
+    assert Browser(gateway).confirm(path_of(buttons(received)["静默 1h"]), "张三").status_code == 200
+    [held] = silences(alertmanager)
+    assert sorted((m["name"], m["value"], m["isRegex"]) for m in held["matchers"]) == [
+        ("alertname", "DiskFull", False), ("instance", "web-1:9100|web\\.2:9100", True), ("job", "node", False),
+        ("severity", "warning", False)]
+    fire(alertmanager, {**LABELS, "instance": "web-3:9100"})   # arrives after the silence: not held by it
+    r = alertmanager.http.get("/api/v2/alerts")
+    state = {a["labels"]["instance"]: a["status"]["silencedBy"] for a in r.json()}
+    assert state == {"web-1:9100": [held["id"]], "web.2:9100": [held["id"]], "web-3:9100": []}
+
+
+def test_a_form_over_4_kib_is_refused_with_a_413_page(card: Received, gateway: InProcessGateway,
+                                                      alertmanager: Alertmanager) -> None:
+    r = Browser(gateway).post(path_of(buttons(card)["静默 1h"]), {"name": "张" * 3000, "check": "x"})
+    assert r.status_code == 413 and "表单过大" in r.text and r.headers["content-type"].startswith("text/html")
+    assert silences(alertmanager) == []
+
+
+def test_more_than_ten_posts_a_minute_from_one_address_are_refused_with_429(
+        card: Received, gateway: InProcessGateway) -> None:
+    path = path_of(buttons(card)["静默 1h"])
+    answers = [Browser(gateway).post(path, {"name": "张三", "check": "x"}).status_code for _ in range(11)]
+    assert answers == [403] * 10 + [429]
