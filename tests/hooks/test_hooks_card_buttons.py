@@ -292,3 +292,15 @@ def test_more_than_ten_posts_a_minute_from_one_address_are_refused_with_429(
     path = path_of(buttons(card)["静默 1h"])
     answers = [Browser(gateway).post(path, {"name": "张三", "check": "x"}).status_code for _ in range(11)]
     assert answers == [403] * 10 + [429]
+
+
+def test_a_silence_alertmanager_refuses_is_a_502_page_and_nothing_is_told(
+        gateway: InProcessGateway, alertmanager: Alertmanager) -> None:
+    signer = LinkSigner(derive_key(LINK_SECRET))   # a link the gateway could have made, for matchers AM refuses
+    link = signer.new_link(source="am", matchers=parse_matchers('instance=~".*"'), seconds=3600,
+                           alertname="DiskFull", summary="", robots=["ops"])
+    r = Browser(gateway).confirm(f"/silence/{signer.sign(link)}", "张三")
+    assert r.status_code == 502 and "Alertmanager 拒绝了静默" in r.text and "HTTP 400" in r.text
+    assert alertmanager.url not in r.text   # the internal address stays in the log
+    assert silences(alertmanager) == []
+    assert gateway.services.store.messages_for("ops") == []
