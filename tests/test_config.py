@@ -209,7 +209,7 @@ def test_an_unknown_key_suggests_the_close_match(data: dict[str, Any], key: str,
 
 def test_an_unknown_key_with_no_close_match_lists_the_known_ones() -> None:
     assert problems({"server": {"zzz": 1}})["server.zzz"] == (
-        "unknown key; known keys: listen, public_url, max_body_bytes, threads, shutdown_seconds")
+        "unknown key; known keys: listen, public_url, max_body_bytes, threads, shutdown_seconds, link_secret")
 
 
 def test_shutdown_seconds_defaults_to_10_and_a_bad_value_names_the_key() -> None:

@@ -27,6 +27,14 @@ from pydantic import (
 )
 
 from .adapters.matchers import parse_matchers
+from .config_checks import (
+    alertmanager_url,
+    button_problems,
+    chatops_problems,
+    check_link_secret,
+    http_url,
+    optional_http_url,
+)
 from .config_errors import ConfigError, Problem, problems_from
 from .dashboard.passwords import valid_hash
 from .dingtalk.callback import DEFAULT_SESSION_WEBHOOK_PREFIXES, UrlPrefixText
@@ -96,13 +104,19 @@ class RobotSettings(_Section):
         return parse_qs(urlsplit(self.webhook.reveal()).query)["access_token"][0]
 
 
+HttpURL = Annotated[str, AfterValidator(http_url)]
+
+
 class ServerSettings(_Section):
     listen: str = "127.0.0.1:8080"
-    public_url: str = ""
+    public_url: Annotated[str, AfterValidator(optional_http_url)] = ""   # where people reach the gateway (card links)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     threads: int = Field(default=8, ge=1, le=256)
     # SIGTERM/SIGINT: how long sends in flight may take to finish before what is left goes back to the queue.
     shutdown_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Signs the alert cards' silence links; needed by `card: actioncard` with an Alertmanager. Keep it stable:
+    # changing it breaks every link already sent.
+    link_secret: Annotated[OptionalSecret, AfterValidator(check_link_secret)] = None
 
     @field_validator("listen")
     @classmethod
@@ -174,11 +188,22 @@ MatcherLine = Annotated[str, AfterValidator(_matcher_line)]
 Mobile = Annotated[str, BeforeValidator(_to_mobile)]
 
 
+CardKind = Literal["markdown", "actioncard"]
+
+
 class RouteSettings(_Section):
     """Alerts whose labels match every matcher (Alertmanager syntax) go to ``robots`` instead of the source's."""
 
     matchers: list[MatcherLine] = Field(min_length=1)
     robots: list[str] = Field(min_length=1)
+    card: CardKind | None = None   # unset: the source's
+
+
+class AlertmanagerSettings(_Section):
+    """An Alertmanager's API (v2): where a bot's ChatOps commands and the alert cards' silence buttons go."""
+
+    url: Annotated[str, AfterValidator(alertmanager_url)]
+    token: OptionalSecret = None      # sent as Authorization: Bearer <token>
 
 
 class SourceSettings(_Section):
@@ -190,6 +215,9 @@ class SourceSettings(_Section):
     # A repeat of what this source last showed on a robot, within this many seconds, is suppressed (0: never).
     # Unset: off, except on the alert hooks, which use delivery.suppress_window_seconds.
     suppress_window_seconds: float | None = Field(default=None, ge=0)
+    # Alert cards: markdown, or an actionCard with buttons (静默 1h/4h with `alertmanager`, 查看 the generatorURL).
+    card: CardKind = "markdown"
+    alertmanager: AlertmanagerSettings | None = None   # silences go here, never to a URL taken from a payload
 
 
 class TemplateSettings(_Section):
@@ -242,23 +270,6 @@ class ReplyRule(_Section):
         if (self.template is None) == (self.text is None):
             raise ValueError("give exactly one of template (a template name) or text (an inline Jinja2 template)")
         return self
-
-
-class AlertmanagerSettings(_Section):
-    """The Alertmanager a bot's ChatOps commands (alerts, silences, silence, unsilence, ack) talk to."""
-
-    url: str
-    token: OptionalSecret = None      # sent as Authorization: Bearer <token>
-
-    @field_validator("url")
-    @classmethod
-    def _url_shape(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be Alertmanager's http(s) URL, for example http://alertmanager:9093")
-        if parts.username or parts.password:
-            raise ValueError("must not carry a user or password; put a bearer token in token: instead")
-        return v
 
 
 class BotSettings(_Section):
@@ -320,9 +331,7 @@ class Settings(_Section):
                                *((f"routes.{r}.robots", route.robots) for r, route in enumerate(src.routes))]:
                 problems += [f"sources.{name}.{key}.{i}: {unknown} {robot!r} ({known})"
                              for i, robot in enumerate(names) if robot not in self.robots and robot not in self.pools]
-        problems += [f"bots.{name}.silencers: set, but bots.{name}.alertmanager is not; add alertmanager: "
-                     "{url: ...} or remove silencers" for name, b in self.bots.items()
-                     if b.silencers is not None and b.alertmanager is None]
+        problems += button_problems(self) + chatops_problems(self)
         tokens: dict[str, str] = {}
         for name, src in self.sources.items():
             t = src.token.reveal()

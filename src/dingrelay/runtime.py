@@ -290,6 +290,8 @@ class Runtime:
         for ops in s.chatops.values():
             ops.am.close()
         s.client.close()
+        if s.links is not None:
+            s.links.close()
         s.store.close()
 
     def stop_when_main_thread_ends(self) -> None:

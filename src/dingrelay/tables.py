@@ -43,6 +43,8 @@ class SourceEntry:
     mentions: Mentions = field(default_factory=Mentions)
     #: ``sources.<s>.suppress_window_seconds``: ``None`` (unset) is off, but the alert hooks' window on them.
     suppress_window_seconds: float | None = None
+    #: Alert cards: ``markdown`` or ``actioncard`` (routes may say otherwise: ``router.card_for``).
+    card: str = "markdown"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from .bot.dedup import ReplyLog
 from .chatops.api import Alertmanager
 from .chatops.commands import WORDS as CHATOPS_WORDS
 from .chatops.commands import ChatOps
+from .chatops.links import CardLinks, LinkSigner, derive_key
 from .config import BotSettings, ConfigError, Problem, Settings, SourceSettings
 from .delivery.model import SESSION_LIMIT
 from .delivery.pool import SendPool
@@ -49,6 +50,7 @@ class Services:
     metrics: Prometheus | None = None
     retention: Retention | None = None   # run by the runtime of a process that delivers
     chatops: dict[str, ChatOps] = field(default_factory=dict)   # bot -> its Alertmanager commands
+    links: CardLinks | None = None       # the alert cards' silence buttons (server.link_secret and public_url)
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -59,6 +61,8 @@ class Services:
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         self.client.close()
+        if self.links is not None:
+            self.links.close()
         self.store.close()
 
 
@@ -72,7 +76,7 @@ def robots(settings: Settings) -> dict[str, Robot]:
 
 def router(source: SourceSettings) -> Router:
     """A source's alert routes, matchers parsed once."""
-    routes = tuple(Route(tuple(m for line in r.matchers for m in parse_matchers(line)), tuple(r.robots))
+    routes = tuple(Route(tuple(m for line in r.matchers for m in parse_matchers(line)), tuple(r.robots), r.card)
                    for r in source.routes)
     return Router(tuple(source.robots), routes)
 
@@ -92,7 +96,8 @@ def gateway_tables(settings: Settings) -> Tables:
             for name, rs in settings.robots.items()}),
         sources=MappingProxyType({
             name: SourceEntry(name, token=src.token, robots=tuple(src.robots), router=router(src),
-                              mentions=mentions(src), suppress_window_seconds=src.suppress_window_seconds)
+                              mentions=mentions(src), suppress_window_seconds=src.suppress_window_seconds,
+                              card=src.card)
             for name, src in settings.sources.items()}),
         pools=MappingProxyType({name: tuple(members) for name, members in settings.pools.items()}),
         limits=Limits(max_body_bytes=settings.server.max_body_bytes),
@@ -102,6 +107,20 @@ def gateway_tables(settings: Settings) -> Tables:
         users=MappingProxyType({name: u.password_hash for name, u in settings.dashboard.users.items()}),
         digest_after_seconds=settings.delivery.digest_after_seconds if settings.delivery.digest else None,
     )
+
+
+def card_links(settings: Settings, *, clock: Callable[[], float] = time.time) -> CardLinks | None:
+    """The alert cards' buttons: signed with ``server.link_secret``, pointing at ``server.public_url``, silencing in
+    each source's own ``alertmanager`` (never one a payload names). None without a secret or a public URL."""
+    s = settings.server
+    if s.link_secret is None or not s.public_url:
+        return None
+    alertmanagers = {
+        name: Alertmanager(src.alertmanager.url,
+                           token=src.alertmanager.token.reveal() if src.alertmanager.token else None)
+        for name, src in settings.sources.items() if src.alertmanager is not None}
+    return CardLinks(LinkSigner(derive_key(s.link_secret.reveal()), clock=clock), s.public_url,
+                     MappingProxyType(alertmanagers))
 
 
 def bot_spec(name: str, bs: BotSettings) -> BotSpec:
@@ -152,7 +171,7 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
     retention = Retention(store, RetentionPolicy(delivered_days=r.delivered_days, dead_days=r.dead_days,
                                                  interval_seconds=r.interval_seconds, batch=r.batch), clock=clock)
     services = Services(settings, store, renderer, client, gateway, worker, executor, metrics=metrics,
-                        retention=retention)
+                        retention=retention, links=card_links(settings, clock=clock))
     try:
         services.bots = gateway.bots = bots(settings, store, renderer, clock=clock,
                                             chatops=services.chatops)

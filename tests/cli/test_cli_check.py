@@ -41,7 +41,8 @@ def test_check_prints_the_config_with_secrets_masked_and_exits_0(tmp_path: Path,
         "webhook": f"http://127.0.0.1:8089/robot/send?access_token={creds.token[:4]}****", "secret": "****",
         "keywords": ["监控"], "rate_limit": 20, "rate_window_seconds": 60.0}
     assert effective["sources"]["ci"] == {"token": "****", "robots": ["ops"], "routes": [], "mention_label": None,
-                                          "mentions": {}, "suppress_window_seconds": None}
+                                          "mentions": {}, "suppress_window_seconds": None, "card": "markdown",
+                                          "alertmanager": None}
     assert "监控" in result.stdout  # Chinese shown as-is
     assert creds.leaked_in(result.output) == []
     assert source_token not in result.output
@@ -136,3 +137,13 @@ def test_a_secret_is_literal_when_any_of_it_is_written_in_the_file(value: str, l
 def test_a_webhook_is_literal_when_its_access_token_is_written_in_the_file(webhook: str, literal: bool) -> None:
     problems = literal_secrets({"robots": {"ops": {"webhook": webhook}}})
     assert [p.key for p in problems] == (["robots.ops.webhook"] if literal else [])
+
+
+@pytest.mark.parametrize(("value", "literal"), [("0123456789abcdef" * 4, True), ("${LINK_SECRET}", False)])
+def test_the_card_links_secret_and_an_alertmanager_token_written_in_the_file_are_warned_of(
+        value: str, literal: bool) -> None:
+    problems = literal_secrets({"server": {"link_secret": value},
+                                "sources": {"am": {"token": "${AM}", "alertmanager": {"url": "http://am:9093",
+                                                                                       "token": value}}}})
+    assert [p.key for p in problems] == (["server.link_secret", "sources.am.alertmanager.token"] if literal else [])
+    assert all("export" in p.message for p in problems)

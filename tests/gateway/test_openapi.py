@@ -13,8 +13,8 @@ SKIPPED_METHODS = {"HEAD", "OPTIONS"}
 def _served(gateway: InProcessGateway) -> set[tuple[str, str]]:
     out = set()
     for rule in gateway.app.url_map.iter_rules():
-        if rule.endpoint == "static" or rule.rule == "/ui" or rule.rule.startswith("/ui/"):
-            continue  # the dashboard's HTML pages are not the JSON API
+        if rule.endpoint == "static" or rule.rule == "/ui" or rule.rule.startswith(("/ui/", "/silence/")):
+            continue  # the dashboard's and the silence links' HTML pages are not the JSON API
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         out |= {(path, m.lower()) for m in rule.methods or () if m not in SKIPPED_METHODS}
     return out

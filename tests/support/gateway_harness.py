@@ -72,11 +72,12 @@ def write_config(path: Path, *, emulator_url: str, robots: list[RobotSpec], sour
 class InProcessGateway:
     """The real app and its runtime (the delivery worker), served by a threaded WSGI server on a free port."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *, port: int = 0) -> None:
         self.services: Services = build(load_settings(config))
         self.runtime = Runtime(self.services)
-        self.app = create_app(self.services.gateway, liveness=self.runtime, dashboard=self.services.store.dashboard)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.app = create_app(self.services.gateway, liveness=self.runtime, dashboard=self.services.store.dashboard,
+                              links=self.services.links)
+        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self._http_thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.runtime.start()

@@ -40,6 +40,7 @@ A = TypeVar("A", bound=Labelled)
 class Route:
     matchers: tuple[Matcher, ...]
     robots: tuple[str, ...]
+    card: str | None = None   # the kind of card its alerts get (markdown, actioncard); None: the source's
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return matches_all(self.matchers, labels)
@@ -55,6 +56,13 @@ class Router:
             if route.matches(labels):
                 return route.robots
         return self.default
+
+    def card_for(self, labels: Mapping[str, str], default: str) -> str:
+        """The kind of card an alert with ``labels`` gets: its route's, else ``default`` (the source's)."""
+        for route in self.routes:
+            if route.matches(labels):
+                return route.card or default
+        return default
 
 
 @dataclass(frozen=True)

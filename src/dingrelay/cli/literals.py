@@ -42,7 +42,26 @@ def literal_secrets(data: Any) -> list[Problem]:
             elif written:
                 found.append(Problem(f"{section}.{name}.{key}", f"the secret is written in the file; write "
                                      f"${{{env}}} and export {env}"))
-    return found
+    return found + _link_literals(data)
+
+
+def _link_literals(data: dict[str, Any]) -> list[Problem]:
+    """The card buttons' secrets: ``server.link_secret`` and each source's ``alertmanager.token``."""
+    found: list[tuple[str, str]] = []
+    server = data.get("server")
+    if isinstance(server, dict) and server.get("link_secret"):
+        found.append(("server.link_secret", str(server["link_secret"])))
+    sources = data.get("sources")
+    for name, src in (sources.items() if isinstance(sources, dict) else ()):
+        am = src.get("alertmanager") if isinstance(src, dict) else None
+        if isinstance(am, dict) and am.get("token"):
+            found.append((f"sources.{name}.alertmanager.token", str(am["token"])))
+    problems = []
+    for key, value in found:
+        if _written(value):
+            env = "DINGRELAY_LINK_SECRET" if key == "server.link_secret" else _env_name(key.split(".", 1)[1])
+            problems.append(Problem(key, f"the secret is written in the file; write ${{{env}}} and export {env}"))
+    return problems
 
 
 def literal_secrets_in(path: str | Path) -> list[Problem]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
+from ..chatops.links import CardLinks
 from ..delivery.browse import Dashboard
 from ..gateway import Gateway
-from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat, ui
+from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat, silence_links, ui
 from .health import Liveness
 
 
@@ -19,8 +20,10 @@ class _JSON(DefaultJSONProvider):
     sort_keys = False
 
 
-def create_app(gateway: Gateway, *, liveness: Liveness | None = None, dashboard: Dashboard | None = None) -> Flask:
-    """The app; with ``dashboard``, also the dashboard's pages at ``/ui/`` (and the hooks keep payload samples)."""
+def create_app(gateway: Gateway, *, liveness: Liveness | None = None, dashboard: Dashboard | None = None,
+               links: CardLinks | None = None) -> Flask:
+    """The app; with ``dashboard``, also the dashboard's pages at ``/ui/`` (and the hooks keep payload samples);
+    with ``links``, the alert cards' silence buttons and their pages at ``/silence/``."""
     app = Flask("dingrelay")
     app.json = _JSON(app)
     app.config["MAX_CONTENT_LENGTH"] = gateway.tables.limits.max_body_bytes
@@ -36,6 +39,7 @@ def create_app(gateway: Gateway, *, liveness: Liveness | None = None, dashboard:
     app.register_blueprint(hooks.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)
+    silence_links.install(app, gateway, links)
     if dashboard is not None:
         ui.install(app, gateway, dashboard)
     return app

@@ -39,6 +39,7 @@ from .body import json_body
 from .ding import bearer_token, gateway
 from .errors import error
 from .fields import text_args
+from .silence_links import ACTIONCARD_TEMPLATE, card_buttons
 from .ui import record_hook_sample
 
 bp = Blueprint("hooks", __name__, url_prefix="/hooks")
@@ -103,9 +104,16 @@ def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_templat
     ready: list[tuple[tuple[str, ...], int, Message]] = []
     fingerprints: list[Fingerprint | None] = []
     for card in cards:  # render and check every card before storing any
-        def render(shown: int, card: Card[Alert] = card) -> Message:
+        # `card: actioncard` (Alertmanager cards): buttons, made once per card (each silence link is signed)
+        buttons = card_buttons(entry, card.alerts, card.robots) if default_template == "alertmanager" else None
+        extra = {} if buttons is None else {"buttons": buttons}
+        card_template = template if buttons is None or request.args.get("template") else ACTIONCARD_TEMPLATE
+
+        def render(shown: int, card: Card[Alert] = card, card_template: str = card_template,
+                   extra: dict[str, Any] = extra) -> Message:
             data = group.card_data(card.alerts, shown=shown, now=now, at_mobiles=card.mobiles)
-            return gw.with_keywords(gw.render(template, {**data, "source": name}), card.robots, template=template)
+            return gw.with_keywords(gw.render(card_template, {**data, "source": name, **extra}), card.robots,
+                                    template=card_template)
 
         message = fit(render, len(card.alerts), too_large=_too_large)
         gw.check(message, card.robots)

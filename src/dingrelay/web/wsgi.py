@@ -33,4 +33,4 @@ def create() -> Flask:
                       parent=os.getppid() if os.environ.get("DINGRELAY_SUPERVISED") == "1" else None)
     runtime.start()
     runtime.stop_when_main_thread_ends()
-    return create_app(services.gateway, liveness=runtime, dashboard=services.store.dashboard)
+    return create_app(services.gateway, liveness=runtime, dashboard=services.store.dashboard, links=services.links)
