@@ -8,7 +8,7 @@ from flask.json.provider import DefaultJSONProvider
 
 from ..delivery.browse import Dashboard
 from ..gateway import Gateway
-from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat, ui
+from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat, sources, ui
 from .health import Liveness
 
 
@@ -34,6 +34,7 @@ def create_app(gateway: Gateway, *, liveness: Liveness | None = None, dashboard:
     app.register_blueprint(callback.bp)
     app.register_blueprint(robot_compat.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(sources.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)
     if dashboard is not None:
