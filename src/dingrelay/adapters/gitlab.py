@@ -23,6 +23,8 @@ from .errors import PayloadInvalid, from_validation
 from .events import EventIgnored, Model, Text, first_line
 
 ZERO_SHA = "0" * 40
+#: A merge request card names at most this many labels, and counts the rest.
+MAX_LABELS = 20
 #: ``X-Gitlab-Event`` -> the ``object_kind`` it carries.
 HEADERS = {"Pipeline Hook": "pipeline", "Merge Request Hook": "merge_request", "Push Hook": "push",
            "Tag Push Hook": "tag_push"}
@@ -186,7 +188,8 @@ class MergeRequestEvent(Model):
                 "description": a.description, "draft": a.draft, "merge_status": a.detailed_merge_status,
                 "last_commit": a.last_commit.view() if a.last_commit else None,
                 "assignees": [u.who for u in self.assignees], "reviewers": [u.who for u in self.reviewers],
-                "labels": [lb.title for lb in self.labels[:shown]], "more": max(0, len(self.labels) - shown)}
+                "labels": [lb.title for lb in self.labels[:min(shown, MAX_LABELS)]],
+                "more": max(0, len(self.labels) - min(shown, MAX_LABELS))}
 
     def subject(self) -> str:
         return f"gitlab:merge_request:{self.project.id}:{self.object_attributes.iid}"
