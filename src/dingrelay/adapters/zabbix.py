@@ -50,8 +50,8 @@ class ZabbixEvent(Model):
     event_source: Text = ""          # {EVENT.SOURCE}: 0 triggers
     event_date: Text = ""
     event_time: Text = ""
-    recovery_date: Text = ""
-    recovery_time: Text = ""
+    event_recovery_date: Text = ""
+    event_recovery_time: Text = ""
     event_duration: Text = ""        # {EVENT.DURATION}, e.g. "1h 2m 3s"
     event_opdata: Text = ""          # {EVENT.OPDATA}
     event_tags: list[Tag] = Field(default_factory=list)   # {EVENT.TAGSJSON}, or {EVENT.TAGS}: "k:v, k2:v2"
@@ -129,7 +129,7 @@ class ZabbixEvent(Model):
             "host": self.host_name, "host_ip": self.host_ip, "item": self.item_name, "value": self.item_value,
             "opdata": self.event_opdata,
             "started": " ".join(p for p in (self.event_date, self.event_time) if p),
-            "recovered": " ".join(p for p in (self.recovery_date, self.recovery_time) if p),
+            "recovered": " ".join(p for p in (self.event_recovery_date, self.event_recovery_time) if p),
             "duration": self.event_duration,
             "tags": [{"tag": t.tag, "value": t.value} for t in self.event_tags[:shown]],
             "more": max(0, len(self.event_tags) - shown),

@@ -33,7 +33,7 @@ def _build(ident: int, stage: str, name: str, status: str, reason: str | None = 
 ZABBIX_PROBLEM: dict[str, Any] = {
     "event_id": "31337", "event_name": "web-01 上 CPU 使用率超过 90%", "event_value": "1", "event_status": "PROBLEM",
     "event_update_status": "0", "event_severity": "High", "event_nseverity": "4", "event_source": "0",
-    "event_date": "2024.05.01", "event_time": "10:00:00", "recovery_date": "", "recovery_time": "",
+    "event_date": "2024.05.01", "event_time": "10:00:00", "event_recovery_date": "", "event_recovery_time": "",
     "event_duration": "5m 12s", "event_opdata": "当前值：97.3 %",
     "event_tags": [{"tag": "service", "value": "shop"}, {"tag": "env", "value": "prod"}],
     "event_update_action": "", "event_update_message": "", "event_update_user": "",
@@ -42,8 +42,8 @@ ZABBIX_PROBLEM: dict[str, Any] = {
     "zabbix_url": "https://zabbix.example.com",
 }
 ZABBIX_RECOVERY: dict[str, Any] = {
-    **ZABBIX_PROBLEM, "event_value": "0", "event_status": "RESOLVED", "recovery_date": "2024.05.01",
-    "recovery_time": "10:20:31", "event_duration": "20m 31s", "item_value": "35.2 %",
+    **ZABBIX_PROBLEM, "event_value": "0", "event_status": "RESOLVED", "event_recovery_date": "2024.05.01",
+    "event_recovery_time": "10:20:31", "event_duration": "20m 31s", "item_value": "35.2 %",
 }
 
 GITLAB_PIPELINE: dict[str, Any] = {
