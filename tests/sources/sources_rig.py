@@ -1,7 +1,8 @@
 """The sources under test: a Zabbix, a GitLab and a Jenkins source, their robots, and how their senders post.
 
-Robot ``ops`` (keyword 告警, which the Zabbix card carries itself) takes the Zabbix alerts; robot ``dev`` (keyword
-发布, which no built-in card says: the gateway puts 【发布】 in front) takes GitLab and Jenkins."""
+Robot ``ops`` (keyword 告警, which the Zabbix card carries itself) takes the Zabbix alerts, ``oncall`` those
+routed to it; robot ``dev`` (keyword 发布, which no built-in card says: the gateway puts 【发布】 in front) takes
+GitLab and Jenkins."""
 
 from __future__ import annotations
 
@@ -16,11 +17,17 @@ TOKENS = {"zabbix": "zabbix-source-token", "gitlab": "gitlab-source-token", "jen
 KEYWORDS = {"zabbix": "告警", "gitlab": "发布", "jenkins": "发布"}
 ROBOT = {"zabbix": "ops", "gitlab": "dev", "jenkins": "dev"}
 SOURCES: dict[str, Any] = {kind: {"token": token, "robots": [ROBOT[kind]]} for kind, token in TOKENS.items()}
+#: Zabbix events tagged team=dba go to robot oncall; problems @ the mobiles of their `owner` tag, and tagged
+#: service=shop @ 13800000000. Failing builds of Jenkins job shop/main @ 13700000000.
+SOURCES["zabbix"] |= {"routes": [{"matchers": ['team="dba"'], "robots": ["oncall"]}], "mention_label": "owner",
+                      "mentions": {"service": {"shop": ["13800000000"]}}}
+SOURCES["jenkins"] |= {"mentions": {"job": {"shop/main": ["13700000000"]}}}
 
 
 def source_robots() -> list[RobotSpec]:
     # budgets far above what a test module sends, so no card waits for a rate window
-    return [RobotSpec("ops", keywords=["告警"], rate_limit=1000), RobotSpec("dev", keywords=["发布"], rate_limit=1000)]
+    return [RobotSpec("ops", keywords=["告警"], rate_limit=1000), RobotSpec("dev", keywords=["发布"], rate_limit=1000),
+            RobotSpec("oncall", keywords=["告警"], rate_limit=1000)]
 
 
 def fresh(body: dict[str, Any]) -> dict[str, Any]:

@@ -3,8 +3,10 @@ event is one card for the source's robots.
 
 An adapter's event offers :meth:`Event.card_data` (what its template sees, showing the first ``shown`` items of
 its one long list: tags, failed jobs, commits, changes; the rest is counted in ``more``), :attr:`Event.items` (how
-many there are, so :func:`~.cards.fit` can cut the card to DingTalk's 20,000 bytes) and :meth:`Event.subject` /
-:meth:`Event.state` (what the card is about and what it says, for repeat suppression).
+many there are, so :func:`~.cards.fit` can cut the card to DingTalk's 20,000 bytes), :meth:`Event.route_labels`
+(what the source's ``routes`` match and its ``mentions`` read, as an alert's labels), :attr:`Event.firing` (bad
+news: only then are people @-ed) and :meth:`Event.subject` / :meth:`Event.state` (what the card is about and what
+it says, for repeat suppression).
 
 :class:`EventIgnored` is not an error: the sender sent an event the source does not notify about (a GitLab pipeline
 still running, an issue event). The web layer answers it 202 ``{"status": "ignored", …}``, so the sender does not
@@ -42,6 +44,11 @@ class Model(BaseModel):
 class Event(Protocol):
     @property
     def items(self) -> int: ...
+
+    @property
+    def firing(self) -> bool: ...
+
+    def route_labels(self) -> dict[str, str]: ...
 
     def card_data(self, shown: int) -> dict[str, Any]: ...
 

@@ -124,6 +124,14 @@ class PipelineEvent(Model):
     def items(self) -> int:
         return len(self.failed)
 
+    @property
+    def firing(self) -> bool:
+        return self.object_attributes.status == "failed"
+
+    def route_labels(self) -> dict[str, str]:
+        p = self.object_attributes
+        return {"kind": "pipeline", "project": self.project.title, "ref": p.ref, "status": p.status}
+
     def card_data(self, shown: int) -> dict[str, Any]:
         p = self.object_attributes
         url = p.url or (f"{self.project.web_url.rstrip('/')}/-/pipelines/{p.id}" if self.project.web_url else "")
@@ -179,6 +187,15 @@ class MergeRequestEvent(Model):
     def items(self) -> int:
         return len(self.labels)
 
+    @property
+    def firing(self) -> bool:
+        return False
+
+    def route_labels(self) -> dict[str, str]:
+        a = self.object_attributes
+        return {"kind": "merge_request", "project": self.project.title, "ref": a.target_branch,
+                "status": self.action}
+
     def card_data(self, shown: int) -> dict[str, Any]:
         a = self.object_attributes
         return {"kind": "merge_request", "project": self.project.title, "project_url": self.project.web_url,
@@ -214,6 +231,16 @@ class PushEvent(Model):
     @property
     def items(self) -> int:
         return len(self.commits)
+
+    @property
+    def firing(self) -> bool:
+        return False
+
+    def route_labels(self) -> dict[str, str]:
+        tag = self.object_kind == "tag_push"
+        return {"kind": self.object_kind, "project": self.project.title,
+                "ref": self.ref.removeprefix("refs/tags/" if tag else "refs/heads/"),
+                "status": "deleted" if self.after == ZERO_SHA else "pushed"}
 
     def card_data(self, shown: int) -> dict[str, Any]:
         tag = self.object_kind == "tag_push"

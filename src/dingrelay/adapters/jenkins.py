@@ -56,6 +56,13 @@ class JenkinsBuild(Model):
     def items(self) -> int:
         return len(self.changes)
 
+    @property
+    def firing(self) -> bool:
+        return self.result in ("FAILURE", "UNSTABLE")
+
+    def route_labels(self) -> dict[str, str]:
+        return {"job": self.job_name, "branch": self.branch, "result": self.result}
+
     def card_data(self, shown: int) -> dict[str, Any]:
         text, color = RESULTS[self.result]
         return {"job_name": self.job_name, "build_number": self.build_number, "result": self.result,

@@ -115,6 +115,21 @@ class ZabbixEvent(Model):
     def items(self) -> int:
         return len(self.event_tags)
 
+    @property
+    def firing(self) -> bool:
+        return self.status == "problem"
+
+    def route_labels(self) -> dict[str, str]:
+        """The event's tags (the first value of a tag), then ``severity`` (in Chinese, as the card shows it),
+        ``nseverity`` (0-5), ``host`` and ``status`` (problem, resolved, update), which win over tags so named."""
+        labels: dict[str, str] = {}
+        for t in self.event_tags:
+            labels.setdefault(t.tag, t.value)
+        level = self.severity_level
+        labels["severity"] = SEVERITIES[level][0] if level is not None else (self.event_severity or "未分类")
+        labels["nseverity"] = str(level) if level is not None else ""
+        return {**labels, "host": self.host_name, "status": self.status}
+
     def event_url(self) -> str:
         if self.zabbix_url and self.trigger_id:
             return f"{self.zabbix_url.rstrip('/')}/tr_events.php?triggerid={self.trigger_id}&eventid={self.event_id}"

@@ -102,7 +102,10 @@ def _cards(gw: Gateway, template: str, sample: Sample, now: datetime) -> list[tu
         return [(card.robots, _fitted(gw, template, group, card, sample.source, now)) for card in planned]
     if sample.kind in PARSERS:
         event = PARSERS[sample.kind](body, None)
-        return [(robots, _fitted_event(gw, template, event, sample.source))]
+        labels = event.route_labels()
+        routed = entry.router.robots_for(labels) if entry is not None else ()
+        mobiles = entry.mentions.mobiles_for(labels) if entry is not None and event.firing else []
+        return [(routed, _fitted_event(gw, template, event, sample.source, list(dict.fromkeys(mobiles))))]
     data = {**(body if isinstance(body, dict) else {}), "body": body, "args": {}, "source": sample.source}
     return [(robots, gw.render(template, data))]
 
@@ -116,9 +119,9 @@ def _fitted(gw: Gateway, template: str, group: AlertGroup, card: Card[Alert], so
     return fit(render, len(card.alerts), too_large=_too_large)
 
 
-def _fitted_event(gw: Gateway, template: str, event: Event, source: str) -> Message:
+def _fitted_event(gw: Gateway, template: str, event: Event, source: str, mobiles: list[str]) -> Message:
     def render(shown: int) -> Message:
-        return gw.render(template, {**event.card_data(shown), "source": source})
+        return gw.render(template, {**event.card_data(shown), "at_mobiles": mobiles, "source": source})
 
     return fit(render, event.items, too_large=_too_large)
 

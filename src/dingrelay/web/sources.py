@@ -6,6 +6,9 @@
     POST /hooks/gitlab/<source>[?template=NAME]    GitLab's Pipeline, Merge Request, Push and Tag Push Hooks
     POST /hooks/jenkins/<source>[?template=NAME]   a Jenkinsfile's JSON: job_name, build_number, result, ...
 
+The event goes to the robots of the first of the source's ``routes`` whose matchers match its labels (a Zabbix
+event's tags, severity and host; a GitLab event's project, ref and status; a Jenkins build's job, branch and
+result), else to the source's robots; a failing event @-s whom ``mention_label``/``mentions`` name.
 The source's token comes as ``Authorization: Bearer <token>`` or ``?token=<token>``; GitLab's webhook "Secret
 token" arrives as ``X-Gitlab-Token``, and is the source's token too. Every token presented must be the source's
 (compared in constant time); none is a 401. The card is cut to DingTalk's 20,000 bytes ("+N more") and carries
@@ -77,10 +80,13 @@ def _event_hook(source: str, kind: str, *, header: str | None = None) -> Respons
         raise Rejected(422, exc.code, exc.message, exc.field) from None
     record_hook_sample(kind, name, body)
     template = request.args.get("template") or kind
-    robots = gw.robots_for(name, None)
+    entry = gw.tables.sources[name]
+    labels = event.route_labels()
+    robots = list(entry.router.robots_for(labels))
+    mobiles = list(dict.fromkeys(entry.mentions.mobiles_for(labels))) if event.firing else []
 
     def render(shown: int) -> Message:
-        data = {**event.card_data(shown), "source": name}
+        data = {**event.card_data(shown), "at_mobiles": mobiles, "source": name}
         return gw.with_keywords(gw.render(template, data), robots, template=template)
 
     message = fit(render, event.items, too_large=_too_large)
