@@ -24,6 +24,7 @@ def test_a_zabbix_event_follows_the_route_its_tags_match_and_its_problem_ats_the
     first, second = emu.wait_for(2, robot="oncall", timeout=10)
     assert emu.messages("ops") == []
     assert sorted(first.body["at"]["atMobiles"]) == ["13800000000", "13900000000"]
+    assert card(first)[1].endswith("\n\n@13900000000 @13800000000")   # DingTalk @s only whom the text names
     assert card(first)[0].startswith("[告警] 问题") and card(second)[0].startswith("[告警] 已恢复")
     assert "at" not in second.body   # a recovery pages nobody
 
@@ -42,5 +43,5 @@ def test_a_failed_jenkins_build_ats_whom_the_jobs_mentions_name_and_a_success_no
     assert post(gateway, "jenkins", JENKINS_SUCCESS).status_code == 202
 
     failed, passed = sorted(emu.wait_for(2, robot="dev", timeout=10), key=lambda m: "成功" in card(m)[0])
-    assert failed.body["at"]["atMobiles"] == ["13700000000"]
-    assert "at" not in passed.body
+    assert failed.body["at"]["atMobiles"] == ["13700000000"] and card(failed)[1].endswith("@13700000000")
+    assert "at" not in passed.body and "@" not in card(passed)[1]
