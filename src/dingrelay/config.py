@@ -209,7 +209,7 @@ class AlertmanagerSettings(_Section):
 class SourceSettings(_Section):
     token: SecretStr
     robots: list[str] = Field(min_length=1)
-    routes: list[RouteSettings] = Field(default_factory=list)     # alert hooks: the first route that matches wins
+    routes: list[RouteSettings] = Field(default_factory=list)     # alert and event hooks: the first match wins
     mention_label: Annotated[str | None, AfterValidator(_label_name)] = None  # label whose value is mobiles to @
     mentions: dict[str, dict[str, list[Mobile]]] = Field(default_factory=dict)  # label -> value -> mobiles to @
     # A repeat of what this source last showed on a robot, within this many seconds, is suppressed (0: never).

@@ -62,8 +62,8 @@ def test_render_without_config_knows_only_builtins() -> None:
 
     assert result.exit_code != 0
     assert result.stderr == ("error: no template named 'deploy' "
-                             "(templates: alertmanager, alertmanager_actioncard, error, grafana, info, markdown, "
-                             "text)\n")
+                             "(templates: alertmanager, alertmanager_actioncard, error, gitlab, grafana, info, "
+                             "jenkins, markdown, text, zabbix)\n")
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -199,8 +199,8 @@ def test_runtime_error_is_reported_not_raised_raw(renderer: Renderer, source: st
 
 
 def test_builtins_are_listed_without_a_user_directory(renderer: Renderer) -> None:
-    assert renderer.names() == ["alertmanager", "alertmanager_actioncard", "error", "grafana", "info", "markdown",
-                                "text"]
+    assert renderer.names() == ["alertmanager", "alertmanager_actioncard", "error", "gitlab", "grafana", "info",
+                                "jenkins", "markdown", "text", "zabbix"]
     assert renderer.source("info")[1] == "builtin"
     assert "#008000" in renderer.source("info")[0]
 
@@ -225,8 +225,8 @@ def test_user_templates_extend_the_list(user_dir: Path) -> None:
     (user_dir / "notes.txt").write_text("not a template", encoding="utf-8")
     renderer = Renderer(user_dir)
 
-    assert renderer.names() == ["alertmanager", "alertmanager_actioncard", "deploy", "error", "grafana", "info",
-                                "markdown", "team/oncall", "text"]
+    assert renderer.names() == ["alertmanager", "alertmanager_actioncard", "deploy", "error", "gitlab", "grafana",
+                                "info", "jenkins", "markdown", "team/oncall", "text", "zabbix"]
     assert renderer.exists("deploy") and not renderer.exists("notes")
     assert renderer.render("team/oncall", {"who": "李四"}).to_payload()["text"]["content"] == "值班: 李四"
 
@@ -245,8 +245,8 @@ def test_unknown_template_lists_the_known_ones(renderer: Renderer) -> None:
 
     assert info.value.code == "unknown_template"
     assert info.value.message == ("no template named 'disk' "
-                                  "(templates: alertmanager, alertmanager_actioncard, error, grafana, info, "
-                                  "markdown, text)")
+                                  "(templates: alertmanager, alertmanager_actioncard, error, gitlab, grafana, info, "
+                                  "jenkins, markdown, text, zabbix)")
 
 
 @pytest.mark.parametrize("name", ["../secret", "../../secret", "sub/../../secret", "/tmp/secret", ".hidden",

@@ -3,7 +3,8 @@ its size against DingTalk's 20,000 bytes, and whether each robot's keywords are 
 
 The sample reaches the template as its endpoint would pass it: the tutorial's fields as ``/ding/send`` builds
 them; an Alertmanager or Grafana group split into cards by the source's routes (one card per set of robots, cut
-with "+N more" to fit, as the hook does); a generic hook's JSON with ``body`` and ``args``. Nothing is stored.
+with "+N more" to fit, as the hook does); a Zabbix, GitLab or Jenkins event as one card, cut the same way; a
+generic hook's JSON with ``body`` and ``args``. Nothing is stored.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 from ..adapters import PayloadInvalid
 from ..adapters.alertmanager import Alert, AlertGroup, parse_alertmanager
 from ..adapters.cards import fit
+from ..adapters.events import Event, EventIgnored
 from ..adapters.grafana import parse_grafana
 from ..adapters.routing import Card, plan
+from ..adapters.sources import PARSERS
 from ..dingtalk.keywords import satisfies_keywords
 from ..dingtalk.messages import MAX_BODY_BYTES, Message
 from ..gateway import Gateway, Rejected
@@ -69,6 +72,8 @@ def preview(gw: Gateway, template: str, sample: Sample, *, now: float) -> Previe
         return Preview(template, sample, error=exc.message)
     except PayloadInvalid as exc:
         return Preview(template, sample, error=f"{exc.message} ({exc.field})" if exc.field else exc.message)
+    except EventIgnored as exc:
+        return Preview(template, sample, error=f"ignored, no card: {exc.reason}")
     return Preview(template, sample, tuple(_card(gw, robots, message) for robots, message in cards))
 
 
@@ -95,6 +100,12 @@ def _cards(gw: Gateway, template: str, sample: Sample, now: datetime) -> list[tu
         planned = (plan(group.alerts, entry.router, entry.mentions) if entry is not None
                    else [Card((), tuple(group.alerts), ())])   # no such source here: one card, routed nowhere
         return [(card.robots, _fitted(gw, template, group, card, sample.source, now)) for card in planned]
+    if sample.kind in PARSERS:
+        event = PARSERS[sample.kind](body, None)
+        labels = event.route_labels()
+        routed = entry.router.robots_for(labels) if entry is not None else ()
+        mobiles = entry.mentions.mobiles_for(labels) if entry is not None and event.firing else []
+        return [(routed, _fitted_event(gw, template, event, sample.source, list(dict.fromkeys(mobiles))))]
     data = {**(body if isinstance(body, dict) else {}), "body": body, "args": {}, "source": sample.source}
     return [(robots, gw.render(template, data))]
 
@@ -106,6 +117,13 @@ def _fitted(gw: Gateway, template: str, group: AlertGroup, card: Card[Alert], so
         return gw.render(template, {**data, "source": source})
 
     return fit(render, len(card.alerts), too_large=_too_large)
+
+
+def _fitted_event(gw: Gateway, template: str, event: Event, source: str, mobiles: list[str]) -> Message:
+    def render(shown: int) -> Message:
+        return gw.render(template, {**event.card_data(shown), "at_mobiles": mobiles, "source": source})
+
+    return fit(render, event.items, too_large=_too_large)
 
 
 def _too_large(exc: Exception) -> bool:

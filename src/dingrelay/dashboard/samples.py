@@ -1,5 +1,5 @@
 """The samples the template page previews with: built-in bodies (the tutorial's ``/ding/send`` body, an
-Alertmanager group, a Grafana alert) and the payloads the hooks really received.
+Alertmanager group, a Grafana alert, Zabbix, GitLab and Jenkins events) and the payloads the hooks really received.
 
 A received payload is masked before it is stored: values under secret-looking keys (``token``, ``password``, …),
 the configured tokens and secrets wherever they appear, and secret query parameters in URLs. The store keeps the
@@ -20,10 +20,13 @@ from typing import Any
 
 from ..delivery.browse import Dashboard, HookSample
 from .masking import MASK, mask_all
+from .source_samples import SOURCE_SAMPLES
 
 log = logging.getLogger("dingrelay.dashboard")
 
-HOOKS = ("alertmanager", "grafana", "generic")
+HOOKS = ("alertmanager", "grafana", "generic", "zabbix", "gitlab", "jenkins")
+#: The hooks whose payloads have a built-in template of their name.
+BUILTIN_TEMPLATE_HOOKS = ("alertmanager", "grafana", "zabbix", "gitlab", "jenkins")
 #: Newest payloads kept per hook and source.
 KEEP = 20
 MAX_SAMPLE_CHARS = 256 * 1024
@@ -37,11 +40,12 @@ MIN_SECRET_CHARS = 6
 @dataclass(frozen=True)
 class Sample:
     """A body to preview a template with, and how it reaches the template (``kind``: as the tutorial's
-    ``/ding/send`` fields, an Alertmanager or Grafana group, or a generic hook's JSON)."""
+    ``/ding/send`` fields, an Alertmanager or Grafana group, a Zabbix, GitLab or Jenkins event, or a generic hook's
+    JSON)."""
 
     key: str            # builtin:<name> or received:<id>
     label: str
-    kind: str           # tutorial | alertmanager | grafana | generic
+    kind: str           # tutorial | alertmanager | grafana | generic | zabbix | gitlab | jenkins
     source: str
     body: Any
     template: str       # the template that path uses by default
@@ -75,12 +79,13 @@ BUILTIN: tuple[Sample, ...] = (
                   version="1", orgId=1, title="[FIRING:1] (node)", state="alerting",
                   externalURL="https://grafana.example/", message="**Firing**"),
            "grafana"),
+    *(Sample(f"builtin:{key}", label, kind, kind, body, kind) for key, label, kind, body in SOURCE_SAMPLES),
 )
 
 
 def received(sample: HookSample) -> Sample:
     """A stored payload as a sample: it reaches the template as its hook passed it."""
-    default = sample.hook if sample.hook in ("alertmanager", "grafana") else "markdown"
+    default = sample.hook if sample.hook in BUILTIN_TEMPLATE_HOOKS else "markdown"
     return Sample(f"received:{sample.id}", f"{sample.hook}/{sample.source} #{sample.id}", sample.hook,
                   sample.source, json.loads(sample.body or "null"), default)
 

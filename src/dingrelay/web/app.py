@@ -9,7 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from ..chatops.links import CardLinks
 from ..delivery.browse import Dashboard
 from ..gateway import Gateway
-from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat, silence_links, ui
+from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat, silence_links, sources, ui
 from .health import Liveness
 
 
@@ -37,6 +37,7 @@ def create_app(gateway: Gateway, *, liveness: Liveness | None = None, dashboard:
     app.register_blueprint(callback.bp)
     app.register_blueprint(robot_compat.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(sources.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(metrics.bp)
     silence_links.install(app, gateway, links)

@@ -62,6 +62,10 @@ SCHEMAS: dict[str, Any] = {
                 "properties": {"robots": {"type": "array", "items": _STR}, "alerts": {"type": "integer"},
                                "ids": {"type": "array", "items": _STR}}}}},
     },
+    "Ignored": {
+        "type": "object", "required": ["status", "event", "reason"], "additionalProperties": False,
+        "properties": {"status": {"const": "ignored"}, "event": _STR, "reason": _STR},
+    },
     "TutorialBody": {
         "type": "object", "required": ["title", "content"],
         "properties": {
@@ -154,6 +158,34 @@ def _hook(kind: str, summary: str, *, template_required: bool = False) -> dict[s
                  parameters=[_SOURCE, _TOKEN_QUERY, template], security=_BEARER)
 
 
+def _event_hook(summary: str, body: dict[str, Any], *, gitlab: bool = False) -> dict[str, Any]:
+    queued = _json(_ref("Queued"), "the card is stored")
+    if gitlab:
+        queued = _json({"oneOf": [_ref("Queued"), _ref("Ignored")]},
+                       "the card is stored, or the event makes no card (`ignored`, with the reason)")
+    headers = [{"name": "X-Gitlab-Token", "in": "header", "required": False, "schema": _STR},
+               {"name": "X-Gitlab-Event", "in": "header", "required": False, "schema": _STR}] if gitlab else []
+    return _post(summary, body, {"202": queued}, *_SEND_ERRORS,
+                 parameters=[_SOURCE, _TOKEN_QUERY, _TEMPLATE_QUERY, *headers], security=_BEARER)
+
+
+_ZABBIX_BODY = {"type": "object", "required": ["event_id", "event_name"],
+                "description": "the parameters of the dingrelay Zabbix media type (README \"Zabbix\")",
+                "properties": {"event_id": {"type": ["string", "integer"]}, "event_name": _STR,
+                               "event_value": {"enum": ["0", "1", ""]}, "event_status": _STR,
+                               "event_nseverity": _STR, "event_severity": _STR, "host_name": _STR,
+                               "event_tags": {"type": ["string", "array"]}}}
+_GITLAB_BODY = {"type": "object", "required": ["object_kind"],
+                "description": "GitLab's webhook payload: pipeline, merge_request, push or tag_push",
+                "properties": {"object_kind": _STR}}
+_JENKINS_BODY = {"type": "object", "required": ["job_name", "build_number", "result"],
+                 "properties": {"job_name": _STR, "build_number": {"type": "integer", "minimum": 0},
+                                "result": {"enum": ["SUCCESS", "FAILURE", "UNSTABLE", "ABORTED", "NOT_BUILT"]},
+                                "duration_ms": {"type": "number", "minimum": 0}, "build_url": _STR,
+                                "branch": _STR, "commit": _STR, "triggered_by": _STR, "message": _STR,
+                                "changes": {"type": "array", "items": {"type": "object", "properties": {
+                                    "commit": _STR, "author": _STR, "message": _STR}}}}}
+
 PATHS: dict[str, Any] = {
     "/ding/send": {
         "get": {"summary": "usage of the tutorial endpoint",
@@ -179,6 +211,10 @@ PATHS: dict[str, Any] = {
     "/hooks/alertmanager/{source}": _hook("alertmanager", "an Alertmanager webhook (payload version 4)"),
     "/hooks/grafana/{source}": _hook("grafana", "a Grafana unified-alerting webhook"),
     "/hooks/generic/{source}": _hook("generic", "any JSON, rendered by ?template=NAME", template_required=True),
+    "/hooks/zabbix/{source}": _event_hook("a Zabbix alert from the dingrelay webhook media type", _ZABBIX_BODY),
+    "/hooks/gitlab/{source}": _event_hook("a GitLab webhook: pipeline, merge request or push", _GITLAB_BODY,
+                                          gitlab=True),
+    "/hooks/jenkins/{source}": _event_hook("a Jenkins build result from a pipeline's post step", _JENKINS_BODY),
     "/robot/send": {"post": {
         "summary": "drop-in for DingTalk's webhook: DingTalk's request, DingTalk's answer",
         "parameters": [{"name": "access_token", "in": "query", "required": True, "schema": _STR},

@@ -1,9 +1,9 @@
 """``/ui/templates``: choose a template and a sample, see what the gateway would send.
 
-Samples: the built-in ones (the tutorial body, an Alertmanager group, a Grafana alert) and the payloads the hooks
-really received (the newest 20 per hook and source, masked). For each card: the DingTalk JSON, its size against
-20,000 bytes, each robot's keyword check, and the message as DingTalk shows it. A GET form: nothing changes, so
-no CSRF token; nothing is stored or sent.
+Samples: the built-in ones (the tutorial body, an Alertmanager group, a Grafana alert, Zabbix, GitLab and Jenkins
+events) and the payloads the hooks really received (the newest 20 per hook and source, masked). For each card: the
+DingTalk JSON, its size against 20,000 bytes, each robot's keyword check, and the message as DingTalk shows it. A
+GET form: nothing changes, so no CSRF token; nothing is stored or sent.
 """
 
 from __future__ import annotations
