@@ -28,6 +28,7 @@ from pydantic import (
 
 from .adapters.matchers import parse_matchers
 from .config_errors import ConfigError, Problem, problems_from
+from .config_robots import robot_kind_problems, robot_shown
 from .dashboard.passwords import valid_hash
 from .dingtalk.callback import DEFAULT_SESSION_WEBHOOK_PREFIXES, UrlPrefixText
 from .dingtalk.masking import Secret, WebhookURL
@@ -77,12 +78,38 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
 
 
+class AppSettings(_Section):
+    """An app robot's app: AppKey (client_id), AppSecret, RobotCode and the OpenAPI's URL."""
+
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    robot_code: str | None = None            # default: the client_id (as DingTalk's SDKs do)
+    api: str = "https://api.dingtalk.com"    # tests and demos: the emulator's URL
+
+    @field_validator("api")
+    @classmethod
+    def _api_shape(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://api.dingtalk.com")
+        return v.rstrip("/")
+
+
 class RobotSettings(_Section):
-    webhook: WebhookStr
+    """A custom robot (``webhook``) or an app robot (``app`` plus ``open_conversation_id`` or ``user_ids``)."""
+
+    webhook: WebhookStr | None = None
     secret: OptionalSecret = None
     keywords: list[str] = Field(default_factory=list, max_length=10)
     rate_limit: int = Field(default=20, ge=1, le=1000)
     rate_window_seconds: float = Field(default=60.0, gt=0)
+    app: AppSettings | None = None
+    open_conversation_id: str | None = Field(default=None, min_length=1)   # an app robot's group (cid…)
+    user_ids: list[str] = Field(default_factory=list, max_length=20)       # an app robot's 1:1 recipients
+
+    def problems(self, key: str) -> list[str]:
+        """What is wrong with the robot's kind, as ``key.field: message`` lines (checked once fields are valid)."""
+        return robot_kind_problems(self, key)
 
     @field_validator("secret")
     @classmethod
@@ -92,7 +119,10 @@ class RobotSettings(_Section):
         return v
 
     @property
-    def access_token(self) -> str:
+    def access_token(self) -> str | None:
+        """The access_token of its webhook URL (``None``: an app robot)."""
+        if self.webhook is None:
+            return None
         return parse_qs(urlsplit(self.webhook.reveal()).query)["access_token"][0]
 
 
@@ -283,7 +313,7 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
-        problems = []
+        problems = [p for name, rs in self.robots.items() for p in rs.problems(f"robots.{name}")]
         for name, members in self.pools.items():
             if name in self.robots:
                 problems.append(f"pools.{name}: a robot has this name too; pool and robot names must be unique")
@@ -319,6 +349,7 @@ class Settings(_Section):
         """The effective configuration with every secret masked, for printing."""
         data = self.model_dump(mode="json")
         data["storage"]["url"] = self.storage.masked()
+        data["robots"] = {name: robot_shown(robot) for name, robot in data["robots"].items()}
         return data
 
 

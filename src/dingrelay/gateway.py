@@ -99,7 +99,8 @@ class Gateway:
         self.clock = clock
         self.bots: Bots | None = None  # two-way bots (POST /dingtalk/callback/<bot>), set by the wiring
         self._tokens = [(name, src.token.reveal().encode()) for name, src in tables.sources.items()]
-        self._robot_tokens = [(name, r.access_token.reveal().encode()) for name, r in tables.robots.items()]
+        self._robot_tokens = [(name, r.access_token.reveal().encode()) for name, r in tables.robots.items()
+                              if r.access_token is not None]
         self._turns = {pool: itertools.count() for pool in tables.pools}
         self._turns_lock = threading.Lock()
         self._keywords_added: set[tuple[str, str]] = set()   # (robot, template) pairs already logged

@@ -25,7 +25,7 @@ class RobotEntry:
     """A configured robot: what the door checks (keywords) and what ``/robot/send`` callers present."""
 
     name: str
-    access_token: Secret = field(repr=False)   # the access_token of its webhook URL
+    access_token: Secret | None = field(repr=False)   # the access_token of its webhook URL (None: an app robot)
     secret: Secret | None = field(default=None, repr=False)  # 加签, SEC…
     keywords: tuple[str, ...] = ()
     rate_limit: int = 20                 # sends per rate window (the dashboard draws the budget)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..dingtalk.client import Receipt
-from ..dingtalk.errors import ApiError, DingTalkError, TransportError
+from ..dingtalk.errors import ApiError, DingTalkError, OpenApiError, TransportError
 from ..dingtalk.masking import mask_text
 from . import digest
 from .metrics import NO_METRICS, Metrics, robot_label
@@ -116,7 +116,7 @@ class Worker:
         self._active = frozenset(self.store.active_queues())
         wanted: list[tuple[StoredMessage, int, float]] = []
         for head in self.store.due_heads(now):
-            if head.expires_at is not None and head.expires_at <= now:
+            if head.expires_at is not None and head.expires_at <= now and head.fallback is None:
                 self.store.dead(head, now=now, errcode=None, error=_expired(head))
                 self.metrics.outcome(robot_label(head.queue), "dead")
                 continue
@@ -378,7 +378,7 @@ class Worker:
 
 def _measured(started: float, timer: float, error: DingTalkError) -> Sent:
     """The facts of a failed send: DingTalk's HTTP status and errmsg when it answered (masked by the client)."""
-    errmsg = error.errmsg if isinstance(error, ApiError) else None
+    errmsg = error.errmsg if isinstance(error, ApiError | OpenApiError) else None
     return Sent(started, time.perf_counter() - timer, http_status=error.status_code, errmsg=errmsg)
 
 

@@ -13,7 +13,7 @@ Image                         sampleImageMsg               photoURL
 ============================  ===========================  =============================================
 
 What cannot map is refused with :class:`~.errors.MessageInvalid` before anything is sent: a feedCard, @-mentions
-(the OpenAPI has none), more than 5 buttons, a msgParam over 15000 bytes.
+(the OpenAPI has none; a bot reply's fallback drops them instead), more than 5 buttons, a msgParam over 15000 bytes.
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ class MsgKeyParam:
         return value
 
 
-def to_msg_key(message: Message | bytes) -> MsgKeyParam:
-    """``message`` (typed, or a stored webhook body) as msgKey/msgParam; :class:`MessageInvalid` saying why not."""
+def to_msg_key(message: Message | bytes, *, drop_mentions: bool = False) -> MsgKeyParam:
+    """``message`` (typed, or a stored webhook body) as msgKey/msgParam; :class:`MessageInvalid` saying why not.
+    ``drop_mentions`` sends a message with @-mentions without them (the ``@name`` in its text stays plain text)."""
     if isinstance(message, bytes):
         try:
             payload = json.loads(message)
@@ -60,7 +61,7 @@ def to_msg_key(message: Message | bytes) -> MsgKeyParam:
             raise MessageInvalid("the stored message is not JSON", field="payload") from None
         message = parse_message(payload, allow_image=True)
     at = getattr(message, "at", None)
-    if at is not None and (at.handles or at.all):
+    if at is not None and (at.handles or at.all) and not drop_mentions:
         raise MessageInvalid("an app robot cannot @mention people (the OpenAPI has no at); remove the mentions "
                              "(atMobiles/atUserIds/isAtAll) or send through a webhook robot", field="at")
     key, param = _map(message)
