@@ -38,6 +38,7 @@ from .delivery.store import Store
 from .dingtalk.errors import MessageInvalid
 from .dingtalk.keywords import satisfies_keywords
 from .dingtalk.messages import MAX_BODY_BYTES, At, Markdown, Message, Text, parse_message
+from .dingtalk.msgkeys import to_msg_key
 from .rendering import Renderer, RenderError
 from .tables import Tables
 
@@ -162,12 +163,18 @@ class Gateway:
 
     def check(self, message: Message, robots: Sequence[str], *, field: str = "content",
               payload: bytes | None = None) -> None:
-        """Refuse at the door what DingTalk would refuse later: a missing keyword, or more than 20,000 bytes."""
+        """Refuse at the door what DingTalk would refuse later: a missing keyword, more than 20,000 bytes, or for an
+        app robot what its OpenAPI cannot take (a feedCard, @mentions, more than 5 buttons, see ``msgkeys``)."""
         size = len(payload) if payload is not None else message.size()
         if size > MAX_BODY_BYTES:
             raise Rejected(422, "too_large", f"the message is {size} bytes; DingTalk accepts at most "
                            f"{MAX_BODY_BYTES}; shorten it", field)
         for name in dict.fromkeys(r for target in robots for r in self.tables.robots_of(target)):
+            if self.tables.robots[name].app:
+                try:
+                    to_msg_key(message)
+                except MessageInvalid as exc:
+                    raise Rejected(422, "invalid_message", f"robot {name} is an app robot: {exc}", field) from None
             keywords = self.tables.robots[name].keywords
             if not satisfies_keywords(message, keywords):
                 wanted = " or ".join(keywords)

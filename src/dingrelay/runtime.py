@@ -281,6 +281,8 @@ class Runtime:
         if self.delivery is None and s.executor is not None:
             s.executor.shutdown(wait=False)
         s.client.close()
+        if s.openapi is not None:
+            s.openapi.close()
         s.store.close()
 
     def stop_when_main_thread_ends(self) -> None:

@@ -30,6 +30,7 @@ class RobotEntry:
     keywords: tuple[str, ...] = ()
     rate_limit: int = 20                 # sends per rate window (the dashboard draws the budget)
     rate_window_seconds: float = 60.0
+    app: bool = False                    # an app robot: sends by the OpenAPI (msgKey), no keywords, no @mentions
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class Services:
     bots: Bots | None = None
     metrics: Prometheus | None = None
     retention: Retention | None = None   # run by the runtime of a process that delivers
+    openapi: OpenApiClient | None = None  # app robots' and bot fallbacks' sends
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -55,8 +56,8 @@ class Services:
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         self.client.close()
-        for close in self._closers:
-            close()
+        if self.openapi is not None:
+            self.openapi.close()
         self.store.close()
 
 
@@ -106,7 +107,8 @@ def gateway_tables(settings: Settings) -> Tables:
         robots=MappingProxyType({
             name: RobotEntry(name, access_token=Secret(rs.access_token) if rs.access_token is not None else None,
                              secret=rs.secret, keywords=tuple(rs.keywords),
-                             rate_limit=rs.rate_limit, rate_window_seconds=rs.rate_window_seconds)
+                             rate_limit=rs.rate_limit, rate_window_seconds=rs.rate_window_seconds,
+                             app=rs.app is not None)
             for name, rs in settings.robots.items()}),
         sources=MappingProxyType({
             name: SourceEntry(name, token=src.token, robots=tuple(src.robots), router=router(src),
@@ -168,7 +170,7 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
                                                  interval_seconds=r.interval_seconds, batch=r.batch), clock=clock)
     services = Services(settings, store, renderer, client, gateway, worker, executor, metrics=metrics,
                         retention=retention)
-    services._closers.append(openapi.close)
+    services.openapi = openapi
     try:
         services.bots = gateway.bots = bots(settings, store, renderer, clock=clock)
     except ConfigError:

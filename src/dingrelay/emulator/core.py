@@ -97,6 +97,10 @@ class Emulator:
         base = self._base_url("create_session()")
         return session_url(base, self.state.create_session(expires_at_ms))
 
+    def expire_sessions(self) -> int:
+        """End every sessionWebhook now, as DingTalk does ~90 minutes after the message; returns how many."""
+        return self.state.expire_sessions()
+
     # -- robots and faults -----------------------------------------------------------------------
 
     def add_robot(self, robot: EmulatorRobot) -> None:
