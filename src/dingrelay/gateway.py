@@ -169,17 +169,22 @@ class Gateway:
         if size > MAX_BODY_BYTES:
             raise Rejected(422, "too_large", f"the message is {size} bytes; DingTalk accepts at most "
                            f"{MAX_BODY_BYTES}; shorten it", field)
+        self.check_app_robots(message, robots, field=field)
+        for name in dict.fromkeys(r for target in robots for r in self.tables.robots_of(target)):
+            keywords = self.tables.robots[name].keywords
+            if not satisfies_keywords(message, keywords):
+                wanted = " or ".join(keywords)
+                raise Rejected(422, "keyword_missing",
+                               f"robot {name} requires keyword {wanted}; the message lacks it", field)
+
+    def check_app_robots(self, message: Message, robots: Sequence[str], *, field: str = "content") -> None:
+        """``invalid_message`` (422) when an app robot among ``robots`` cannot send ``message`` by the OpenAPI."""
         for name in dict.fromkeys(r for target in robots for r in self.tables.robots_of(target)):
             if self.tables.robots[name].app:
                 try:
                     to_msg_key(message)
                 except MessageInvalid as exc:
                     raise Rejected(422, "invalid_message", f"robot {name} is an app robot: {exc}", field) from None
-            keywords = self.tables.robots[name].keywords
-            if not satisfies_keywords(message, keywords):
-                wanted = " or ".join(keywords)
-                raise Rejected(422, "keyword_missing",
-                               f"robot {name} requires keyword {wanted}; the message lacks it", field)
 
     def with_keywords(self, message: Message, robots: Sequence[str], *, template: str) -> Message:
         """``message`` (a card rendered by ``template``) carrying a keyword of every robot of ``robots`` (a pool:

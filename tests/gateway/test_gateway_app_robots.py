@@ -4,6 +4,7 @@ refused at the door."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +157,25 @@ def test_what_an_app_robot_cannot_send_is_refused_at_the_door(tmp_path: Path, em
     error = r.json()["error"]["message"]
     assert r.status_code == 422 and says in error and "oncall_app" in error
     assert emu.openapi.token_requests() == 0
+
+
+def test_a_large_alert_group_is_cut_to_fit_an_app_robots_msg_param(tmp_path: Path, emu: Emulator, store_url: str,
+                                                                   app_secret: str) -> None:
+    alerts = [{"status": "firing", "labels": {"alertname": f"Alert{i:03d}", "severity": "warning"},
+               "annotations": {"summary": "磁盘 " + "满" * 150, "description": "详情 " + "长" * 300},
+               "startsAt": "2024-05-01T02:00:00Z", "generatorURL": "http://prometheus.example/graph"}
+              for i in range(120)]
+    payload = {"receiver": "dingrelay", "status": "firing", "alerts": alerts, "groupLabels": {},
+               "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am.example", "version": "4",
+               "groupKey": "{}:{}", "truncatedAlerts": 0}
+    gw = start_gateway(tmp_path, emu, store_url, secret=app_secret)
+    try:
+        r = gw.http.post("/hooks/alertmanager/heian", json=payload, headers={"Authorization": "Bearer heian-token"})
+        assert r.status_code == 202, r.text
+        [got] = emu.openapi.wait_for(1, timeout=20)
+    finally:
+        gw.close()
+    text = got.msg_param["text"]
+    shown = sum(f"Alert{i:03d}" in text for i in range(120))
+    assert got.msg_key == "sampleMarkdown" and 0 < shown < 120 and f"+{120 - shown} more" in text
+    assert len(json.dumps(got.msg_param, ensure_ascii=False, separators=(",", ":")).encode()) <= 15_000

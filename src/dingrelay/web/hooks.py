@@ -105,7 +105,9 @@ def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_templat
     for card in cards:  # render and check every card before storing any
         def render(shown: int, card: Card[Alert] = card) -> Message:
             data = group.card_data(card.alerts, shown=shown, now=now, at_mobiles=card.mobiles)
-            return gw.with_keywords(gw.render(template, {**data, "source": name}), card.robots, template=template)
+            message = gw.with_keywords(gw.render(template, {**data, "source": name}), card.robots, template=template)
+            gw.check_app_robots(message, card.robots)   # an app robot's msgParam holds 15,000 bytes: show fewer
+            return message
 
         message = fit(render, len(card.alerts), too_large=_too_large)
         gw.check(message, card.robots)
