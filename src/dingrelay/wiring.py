@@ -27,6 +27,7 @@ from .delivery.worker import Digests, Worker
 from .dingtalk.callback import UrlPrefix
 from .dingtalk.client import Robot, RobotClient
 from .dingtalk.masking import Secret
+from .dingtalk.msgkeys import MAX_MSG_PARAM_BYTES
 from .dingtalk.openapi import AppRobot, OpenApiClient
 from .dingtalk.tokens import App
 from .gateway import Gateway
@@ -156,7 +157,9 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
     size = d.concurrency if threads == "concurrency" else threads
     executor = SendPool(size) if size else None
     digests = Digests(after_seconds=d.digest_after_seconds,
-                      keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()}) if d.digest else None
+                      keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()},
+                      max_bytes={name: MAX_MSG_PARAM_BYTES for name, rs in settings.robots.items() if rs.app}
+                      ) if d.digest else None
     timeout = httpx.Timeout(d.request_timeout_seconds, connect=min(5.0, d.request_timeout_seconds))
     openapi = OpenApiClient(transport=transport, clock=clock, max_connections=max(50, d.concurrency), timeout=timeout)
     sender = Sender(client, robots(settings), openapi=openapi, apps=app_robots(settings), bot_apps=bot_apps(settings),

@@ -56,7 +56,7 @@ def emulator(config_path: str | None, host: str, port: int | None, rate_limit_er
     It checks signatures, keywords, message shapes, sizes and rate limits as DingTalk does, records what it
     accepts (GET /_emulator/messages) and prints each message.
     """
-    from ..emulator import Emulator, format_received
+    from ..emulator import Emulator, EmulatorApp, format_received
 
     settings = settings_or_exit(config_path)
     if port is None:
@@ -70,6 +70,7 @@ def emulator(config_path: str | None, host: str, port: int | None, rate_limit_er
     for bs in settings.bots.values():  # bots with a client_id may connect in stream mode
         if bs.client_id:
             emu.add_stream_app(bs.client_id, bs.app_secret.reveal())
+            emu.add_app(EmulatorApp(bs.client_id, bs.app_secret.reveal(), robot_code=bs.robot_code or bs.client_id))
     if not quiet:
         emu.on_message = lambda r: click.echo(format_received(r))
     with emu.serve(host=host, port=port) as server:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from ..dingtalk.client import Receipt
 from ..dingtalk.errors import ApiError, DingTalkError, OpenApiError, TransportError
 from ..dingtalk.masking import mask_text
+from ..dingtalk.messages import MAX_BODY_BYTES
 from . import digest
 from .metrics import NO_METRICS, Metrics, robot_label
 from .model import Claim, NewMessage, Sent, StoredMessage
@@ -50,6 +51,7 @@ class Digests:
 
     after_seconds: float = 120.0
     keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)   # robot name -> its keywords
+    max_bytes: Mapping[str, int] = field(default_factory=dict)   # robot name -> its largest body (app robots: less)
     max_messages: int = 1500   # the most messages read to build one digest (a compact digest holds ~1,000)
 
     def wanted(self, backlog: int, limit: int, window: float) -> bool:
@@ -187,7 +189,8 @@ class Worker:
                 self._storms.pop(m.queue, None)
                 return claim
             batch = [m, *self.store.following(claim, limit=self.digests.max_messages - 1)]
-            built = digest.build(batch, keywords=self.digests.keywords.get(m.robot, ()), waiting=backlog)
+            built = digest.build(batch, keywords=self.digests.keywords.get(m.robot, ()), waiting=backlog,
+                                 max_bytes=self.digests.max_bytes.get(m.robot, MAX_BODY_BYTES))
             if len(built.carried) < 2:
                 return claim
             new = NewMessage(queue=m.queue, robot=m.robot, payload=built.message.to_json(), msgtype="markdown",
