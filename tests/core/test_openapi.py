@@ -4,6 +4,7 @@ the error tree and secrecy."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
@@ -312,3 +313,15 @@ def test_a_group_send_carries_robot_code_conversation_and_a_json_string_param(ap
     body = json.loads(sent.content)
     assert body == {"robotCode": "dingappkey01", "openConversationId": "cidAsXSBLnA==", "msgKey": "sampleText",
                     "msgParam": json.dumps({"content": ALERT.content}, ensure_ascii=False, separators=(",", ":"))}
+
+
+def test_neither_the_secret_nor_a_token_reaches_the_log(api: OpenApiClient, ding: FakeDingTalk,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    api.send(GROUP, ALERT)
+    ding.refuse = {"tok-1"}
+    api.send(GROUP, ALERT)              # logs the refusal and the renewal
+    api.send(people("manager1234", "ghost"), ALERT)
+    assert caplog.records
+    for secret in (APP_SECRET, "tok-1", "tok-2"):
+        assert secret not in caplog.text
