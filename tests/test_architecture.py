@@ -262,7 +262,7 @@ def _text(path: Path) -> str:
 
 ALL_MODULES = sources(PACKAGE)
 MODULES = {module_name(p): (_text(p), p.name == "__init__.py") for p in ALL_MODULES}
-SETTINGS_TYPES = settings_types(_text(PACKAGE / "config.py"))
+SETTINGS_TYPES = settings_types("\n".join(_text(p) for p in sorted((PACKAGE / "config").glob("*.py"))))
 
 
 def _modules(where: str | None = None, *, outside: tuple[str, ...] = ()) -> list[str]:

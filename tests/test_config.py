@@ -235,7 +235,8 @@ def test_a_bad_webhook_names_its_robot(webhook: Any, says: str) -> None:
 
 
 def test_a_robot_without_webhook_is_named() -> None:
-    assert problems({"robots": {"ops": {"secret": SECRET}}}) == {"robots.ops.webhook": "is required"}
+    assert problems({"robots": {"ops": {"secret": SECRET}}}) == {
+        "robots.ops.webhook": "is required (or app: for an app robot)"}
 
 
 @pytest.mark.parametrize("secret", ["a1b2c3d4", "sec0123", "  SEC0123"])

@@ -38,6 +38,7 @@ from .delivery.store import Store
 from .dingtalk.errors import MessageInvalid
 from .dingtalk.keywords import satisfies_keywords
 from .dingtalk.messages import MAX_BODY_BYTES, At, Markdown, Message, Text, parse_message
+from .dingtalk.msgkeys import to_msg_key
 from .rendering import Renderer, RenderError
 from .tables import Tables
 
@@ -99,7 +100,8 @@ class Gateway:
         self.clock = clock
         self.bots: Bots | None = None  # two-way bots (POST /dingtalk/callback/<bot>), set by the wiring
         self._tokens = [(name, src.token.reveal().encode()) for name, src in tables.sources.items()]
-        self._robot_tokens = [(name, r.access_token.reveal().encode()) for name, r in tables.robots.items()]
+        self._robot_tokens = [(name, r.access_token.reveal().encode()) for name, r in tables.robots.items()
+                              if r.access_token is not None]
         self._turns = {pool: itertools.count() for pool in tables.pools}
         self._turns_lock = threading.Lock()
         self._keywords_added: set[tuple[str, str]] = set()   # (robot, template) pairs already logged
@@ -161,17 +163,28 @@ class Gateway:
 
     def check(self, message: Message, robots: Sequence[str], *, field: str = "content",
               payload: bytes | None = None) -> None:
-        """Refuse at the door what DingTalk would refuse later: a missing keyword, or more than 20,000 bytes."""
+        """Refuse at the door what DingTalk would refuse later: a missing keyword, more than 20,000 bytes, or for an
+        app robot what its OpenAPI cannot take (a feedCard, @mentions, more than 5 buttons, see ``msgkeys``)."""
         size = len(payload) if payload is not None else message.size()
         if size > MAX_BODY_BYTES:
             raise Rejected(422, "too_large", f"the message is {size} bytes; DingTalk accepts at most "
                            f"{MAX_BODY_BYTES}; shorten it", field)
+        self.check_app_robots(message, robots, field=field)
         for name in dict.fromkeys(r for target in robots for r in self.tables.robots_of(target)):
             keywords = self.tables.robots[name].keywords
             if not satisfies_keywords(message, keywords):
                 wanted = " or ".join(keywords)
                 raise Rejected(422, "keyword_missing",
                                f"robot {name} requires keyword {wanted}; the message lacks it", field)
+
+    def check_app_robots(self, message: Message, robots: Sequence[str], *, field: str = "content") -> None:
+        """``invalid_message`` (422) when an app robot among ``robots`` cannot send ``message`` by the OpenAPI."""
+        for name in dict.fromkeys(r for target in robots for r in self.tables.robots_of(target)):
+            if self.tables.robots[name].app:
+                try:
+                    to_msg_key(message)
+                except MessageInvalid as exc:
+                    raise Rejected(422, "invalid_message", f"robot {name} is an app robot: {exc}", field) from None
 
     def with_keywords(self, message: Message, robots: Sequence[str], *, template: str) -> Message:
         """``message`` (a card rendered by ``template``) carrying a keyword of every robot of ``robots`` (a pool:

@@ -292,6 +292,8 @@ class Runtime:
         s.client.close()
         if s.links is not None:
             s.links.close()
+        if s.openapi is not None:
+            s.openapi.close()
         s.store.close()
 
     def stop_when_main_thread_ends(self) -> None:

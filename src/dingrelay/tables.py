@@ -25,11 +25,12 @@ class RobotEntry:
     """A configured robot: what the door checks (keywords) and what ``/robot/send`` callers present."""
 
     name: str
-    access_token: Secret = field(repr=False)   # the access_token of its webhook URL
+    access_token: Secret | None = field(repr=False)   # the access_token of its webhook URL (None: an app robot)
     secret: Secret | None = field(default=None, repr=False)  # 加签, SEC…
     keywords: tuple[str, ...] = ()
     rate_limit: int = 20                 # sends per rate window (the dashboard draws the budget)
     rate_window_seconds: float = 60.0
+    app: bool = False                    # an app robot: sends by the OpenAPI (msgKey), no keywords, no @mentions
 
 
 @dataclass(frozen=True)

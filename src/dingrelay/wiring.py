@@ -25,12 +25,15 @@ from .delivery.model import SESSION_LIMIT
 from .delivery.pool import SendPool
 from .delivery.retention import Retention, RetentionPolicy
 from .delivery.retry import RetryPolicy
-from .delivery.sender import Sender
+from .delivery.sender import BotApp, Sender
 from .delivery.sql import SqlStore
 from .delivery.worker import Digests, Worker
 from .dingtalk.callback import UrlPrefix
 from .dingtalk.client import Robot, RobotClient
 from .dingtalk.masking import Secret
+from .dingtalk.msgkeys import MAX_MSG_PARAM_BYTES
+from .dingtalk.openapi import AppRobot, OpenApiClient
+from .dingtalk.tokens import App
 from .gateway import Gateway
 from .prometheus import Prometheus
 from .rendering import Renderer
@@ -51,6 +54,7 @@ class Services:
     retention: Retention | None = None   # run by the runtime of a process that delivers
     chatops: dict[str, ChatOps] = field(default_factory=dict)   # bot -> its Alertmanager commands
     links: CardLinks | None = None       # the alert cards' silence buttons (server.link_secret and public_url)
+    openapi: OpenApiClient | None = None  # app robots' and bot fallbacks' sends
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -63,15 +67,36 @@ class Services:
         self.client.close()
         if self.links is not None:
             self.links.close()
+        if self.openapi is not None:
+            self.openapi.close()
         self.store.close()
 
 
 def robots(settings: Settings) -> dict[str, Robot]:
+    """The webhook robots."""
     return {
         name: Robot(webhook=rs.webhook.reveal(), secret=rs.secret.reveal() if rs.secret else None,
                     keywords=tuple(rs.keywords), name=name)
-        for name, rs in settings.robots.items()
+        for name, rs in settings.robots.items() if rs.webhook is not None
     }
+
+
+def app_robots(settings: Settings) -> dict[str, AppRobot]:
+    """The app robots: they send through the OpenAPI, to a group or to up to 20 people."""
+    return {
+        name: AppRobot(name, App(rs.app.client_id, rs.app.client_secret, api=rs.app.api),
+                       robot_code=rs.app.robot_code or rs.app.client_id,
+                       open_conversation_id=rs.open_conversation_id, user_ids=tuple(rs.user_ids))
+        for name, rs in settings.robots.items() if rs.app is not None
+    }
+
+
+def bot_apps(settings: Settings) -> dict[str, BotApp]:
+    """The bots whose app credentials are known (``client_id``): their replies outlive an expired sessionWebhook
+    by the OpenAPI, at ``stream_api`` (DingTalk's api.dingtalk.com serves both)."""
+    return {name: BotApp(App(bs.client_id, bs.app_secret, api=bs.stream_api.rstrip("/")),
+                         robot_code=bs.robot_code or bs.client_id)
+            for name, bs in settings.bots.items() if bs.client_id}
 
 
 def router(source: SourceSettings) -> Router:
@@ -91,8 +116,10 @@ def gateway_tables(settings: Settings) -> Tables:
     """What the gateway and the web layer look up: robots, sources (tokens, routers), pools, limits."""
     return Tables(
         robots=MappingProxyType({
-            name: RobotEntry(name, access_token=Secret(rs.access_token), secret=rs.secret, keywords=tuple(rs.keywords),
-                             rate_limit=rs.rate_limit, rate_window_seconds=rs.rate_window_seconds)
+            name: RobotEntry(name, access_token=Secret(rs.access_token) if rs.access_token is not None else None,
+                             secret=rs.secret, keywords=tuple(rs.keywords),
+                             rate_limit=rs.rate_limit, rate_window_seconds=rs.rate_window_seconds,
+                             app=rs.app is not None)
             for name, rs in settings.robots.items()}),
         sources=MappingProxyType({
             name: SourceEntry(name, token=src.token, robots=tuple(src.robots), router=router(src),
@@ -128,7 +155,8 @@ def bot_spec(name: str, bs: BotSettings) -> BotSpec:
                    rules=tuple(ReplyRule(i, re.compile(r.match), r.template, r.text) for i, r in enumerate(bs.replies)),
                    vars=MappingProxyType(dict(bs.vars)), reply_budget_seconds=bs.reply_budget_seconds,
                    session_webhook_prefixes=tuple(UrlPrefix.parse(p) for p in bs.session_webhook_prefixes),
-                   robot_code=bs.robot_code, corp_id=bs.corp_id, callback_window_seconds=bs.callback_window_seconds)
+                   robot_code=bs.robot_code, corp_id=bs.corp_id, callback_window_seconds=bs.callback_window_seconds,
+                   openapi_fallback=bool(bs.client_id))
 
 
 def chatops_of(name: str, bs: BotSettings, *, clock: Callable[[], float] = time.time) -> ChatOps | None:
@@ -162,8 +190,14 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
     size = d.concurrency if threads == "concurrency" else threads
     executor = SendPool(size) if size else None
     digests = Digests(after_seconds=d.digest_after_seconds,
-                      keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()}) if d.digest else None
-    worker = Worker(store, Sender(client, robots(settings)), limits=limits, policy=policy, clock=clock,
+                      keywords={name: tuple(rs.keywords) for name, rs in settings.robots.items()},
+                      max_bytes={name: MAX_MSG_PARAM_BYTES for name, rs in settings.robots.items() if rs.app}
+                      ) if d.digest else None
+    timeout = httpx.Timeout(d.request_timeout_seconds, connect=min(5.0, d.request_timeout_seconds))
+    openapi = OpenApiClient(transport=transport, clock=clock, max_connections=max(50, d.concurrency), timeout=timeout)
+    sender = Sender(client, robots(settings), openapi=openapi, apps=app_robots(settings), bot_apps=bot_apps(settings),
+                    clock=clock)
+    worker = Worker(store, sender, limits=limits, policy=policy, clock=clock,
                     lease_seconds=d.request_timeout_seconds * 3 + 5, executor=executor, digests=digests,
                     metrics=metrics, claim_batch=d.concurrency)
     gateway = Gateway(gateway_tables(settings), store, renderer, clock=clock, metrics=metrics)
@@ -172,6 +206,7 @@ def build(settings: Settings, *, clock: Callable[[], float] = time.time,
                                                  interval_seconds=r.interval_seconds, batch=r.batch), clock=clock)
     services = Services(settings, store, renderer, client, gateway, worker, executor, metrics=metrics,
                         retention=retention, links=card_links(settings, clock=clock))
+    services.openapi = openapi
     try:
         services.bots = gateway.bots = bots(settings, store, renderer, clock=clock,
                                             chatops=services.chatops)

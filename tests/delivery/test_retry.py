@@ -8,7 +8,16 @@ import pytest
 
 from dingrelay.delivery.retry import Action, RetryPolicy
 from dingrelay.dingtalk import errors
-from dingrelay.dingtalk.errors import DingTalkError, MessageInvalid, ServerBusy, TransportError, error_for
+from dingrelay.dingtalk.errors import (
+    DingTalkError,
+    MessageInvalid,
+    OpenApiError,
+    RecipientsRejected,
+    ServerBusy,
+    TransportError,
+    error_for,
+    openapi_error_for,
+)
 
 NOW = 1_700_000_000.0
 
@@ -24,6 +33,10 @@ RETRIES = [
                  id="TransportError-timeout"),
     pytest.param(TransportError("robot ops: DingTalk answered HTTP 502", status_code=502), id="TransportError-5xx"),
     pytest.param(error_for(310000, "invalid timestamp", robot="ops"), id="TimestampRejected"),
+    # the app-robot OpenAPI: a refused token is renewed (the client retries once at once; then the worker)
+    pytest.param(openapi_error_for(401, "InvalidAuthentication", "", robot="ops"), id="AccessTokenRejected"),
+    pytest.param(openapi_error_for(429, "Throttling", "", robot="ops"), id="OpenApiRateLimited"),
+    pytest.param(openapi_error_for(500, "systemError", "", robot="ops"), id="OpenApiServerError"),
 ]
 
 #: Errors no retry can fix, and a word of the reason that names the cause.
@@ -44,6 +57,16 @@ DEAD = [
     pytest.param(error_for(999999, "brand new failure", robot="ops"), "999999", id="ApiError-unknown-errcode"),
     pytest.param(MessageInvalid("robot 'gone' is no longer in the configuration; add it back", field="robot"),
                  "no longer in the configuration", id="MessageInvalid"),
+    pytest.param(openapi_error_for(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret", robot="ops"),
+                 "client_secret", id="AppCredentialsRejected"),
+    pytest.param(openapi_error_for(403, "Forbidden.AccessDenied.AccessTokenPermissionDenied", "", robot="ops"),
+                 "permission", id="PermissionDenied"),
+    pytest.param(openapi_error_for(400, "invalidParameter.openConversationId.invalid", "", robot="ops"),
+                 "open_conversation_id", id="OpenApiRequestInvalid"),
+    pytest.param(RecipientsRejected("invalidStaffIdList", "leaver01", status_code=200, robot="ops"), "user_ids",
+                 id="RecipientsRejected"),
+    pytest.param(OpenApiError("badTokenAnswer", "no accessToken", status_code=200, robot="ops"), "badTokenAnswer",
+                 id="OpenApiError"),
 ]
 
 

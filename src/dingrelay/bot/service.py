@@ -3,9 +3,10 @@ answering after a crash.
 
 A reply ready within the bot's ``reply_budget_seconds`` goes back in the HTTP response body. Otherwise the caller
 answers ``{"msgtype": "empty"}`` at once, and when the handler finishes its reply is queued durably to the message's
-sessionWebhook, expiring with the session (the worker then marks it dead with that reason). Stream mode has no
-response body: its replies all go through the sessionWebhook. A sessionWebhook outside the bot's allow-list gets no
-reply (:mod:`.admission`).
+sessionWebhook, expiring with the session (the worker then marks it dead with that reason), unless the bot's
+app credentials are known (``client_id``): then a reply that outlives its session goes by the OpenAPI instead.
+Stream mode has no response body: its replies all go through the sessionWebhook. A sessionWebhook outside the
+bot's allow-list gets no reply (:mod:`.admission`).
 
 Each ``msgId`` runs once: a redelivery gets the reply the first delivery answered in its response, or ``empty``
 when that reply went (or will go) through the sessionWebhook, so the chat never sees it twice.
@@ -27,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
-from ..delivery.model import NewMessage, StoredMessage
+from ..delivery.model import Fallback, NewMessage, StoredMessage
 from ..dingtalk.callback import IncomingMessage, verify_callback
 from ..dingtalk.masking import mask_url
 from ..dingtalk.messages import Message, Text
@@ -206,10 +207,12 @@ class Bots:
             via = REFUSED
         elif reply is not None and message.session_webhook:
             expires = message.session_webhook_expired_time / 1000 if message.session_webhook_expired_time else None
+            fallback = reply_fallback(self.pipeline(name).spec.openapi_fallback, name, message)
             self.queue.enqueue([NewMessage(
                 queue=session_queue(message.session_webhook), target_url=message.session_webhook,
                 expires_at=expires, payload=reply.to_json(), msgtype=reply.msgtype, title=reply.summary,
-                source=source)], now=now, idempotency=(source, message.msg_id))
+                source=source, fallback=fallback.to_text() if fallback else None)],
+                now=now, idempotency=(source, message.msg_id))
         elif reply is not None:
             log.warning("bot %s: message %s has no sessionWebhook; its slow reply is dropped", name, message.msg_id)
         self.replies.finish(name, message.msg_id, reply.to_payload() if reply is not None else None,
@@ -254,6 +257,18 @@ def _result(future: Future[Message | None], name: str, message: IncomingMessage)
     except Exception:  # Pipeline.reply does not raise; this guards against a bug there
         log.exception("bot %s: pipeline failed on message %s", name, message.msg_id)
         return Text(content=APOLOGY)
+
+
+def reply_fallback(allowed: bool, name: str, message: IncomingMessage) -> Fallback | None:
+    """Where the reply goes by the OpenAPI should its sessionWebhook expire: the group (its conversationId is the
+    openConversationId) or, in a 1:1 chat, the sender's staff id. ``None`` when the bot has no app credentials."""
+    if not allowed:
+        return None
+    if message.is_group and message.conversation_id:
+        return Fallback(name, open_conversation_id=message.conversation_id)
+    if not message.is_group and message.sender_staff_id:
+        return Fallback(name, user_id=message.sender_staff_id)
+    return None
 
 
 def session_queue(session_webhook: str) -> str:

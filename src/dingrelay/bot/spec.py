@@ -50,3 +50,4 @@ class BotSpec:
     robot_code: str | None = None      # None: any robotCode
     corp_id: str | None = None         # None: any chatbotCorpId
     callback_window_seconds: float = DEFAULT_CALLBACK_WINDOW_SECONDS
+    openapi_fallback: bool = False     # app credentials known: a reply outlives its sessionWebhook by OpenAPI

@@ -188,7 +188,7 @@ def demo(config_path: str | None, no_samples: bool) -> None:
     with as_file(files("dingrelay") / "examples" / "dingrelay.yaml") as sample:
         path = os.path.abspath(config_path or str(sample))
         settings = settings_or_exit(path)
-        ports = {urlsplit(rs.webhook.reveal()).port or 80 for rs in settings.robots.values()}
+        ports = {urlsplit(rs.webhook.reveal()).port or 80 for rs in settings.robots.values() if rs.webhook}
         port = ports.pop() if len(ports) == 1 else 8089
         emu = Emulator(emulator_robots(settings))
         emu.on_message = lambda r: click.echo("emulator received: " + format_received(r))

@@ -12,19 +12,29 @@ from .options import config_option, settings_or_exit
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..emulator import EmulatorRobot
+    from ..emulator import EmulatorApp, EmulatorRobot
 
 
 def emulator_robots(settings: Settings) -> list[EmulatorRobot]:
-    """The emulator's robots, one per configured robot, matched by access token."""
+    """The emulator's robots, one per configured webhook robot, matched by access token."""
     from ..emulator import EmulatorRobot
 
     return [
         EmulatorRobot(name=name, token=rs.access_token, secret=rs.secret.reveal() if rs.secret else None,
                       keywords=list(rs.keywords), rate_limit=rs.rate_limit,
                       rate_window_seconds=rs.rate_window_seconds)
-        for name, rs in settings.robots.items()
+        for name, rs in settings.robots.items() if rs.access_token is not None
     ]
+
+
+def emulator_apps(settings: Settings) -> list[EmulatorApp]:
+    """The emulator's OpenAPI apps: one per configured app robot (its OpenAPI ``api`` should be this server)."""
+    from ..emulator import EmulatorApp
+
+    apps = {rs.app.client_id: EmulatorApp(rs.app.client_id, rs.app.client_secret.reveal(),
+                                          robot_code=rs.app.robot_code or rs.app.client_id)
+            for rs in settings.robots.values() if rs.app is not None}
+    return list(apps.values())
 
 
 @click.command()
@@ -46,18 +56,21 @@ def emulator(config_path: str | None, host: str, port: int | None, rate_limit_er
     It checks signatures, keywords, message shapes, sizes and rate limits as DingTalk does, records what it
     accepts (GET /_emulator/messages) and prints each message.
     """
-    from ..emulator import Emulator, format_received
+    from ..emulator import Emulator, EmulatorApp, format_received
 
     settings = settings_or_exit(config_path)
     if port is None:
-        ports = {urlsplit(rs.webhook.reveal()).port for rs in settings.robots.values()}
+        ports = {urlsplit(rs.webhook.reveal()).port for rs in settings.robots.values() if rs.webhook is not None}
         only = ports.pop() if len(ports) == 1 else None
         port = only if only is not None else 8089
     emu = Emulator(emulator_robots(settings), rate_limit_errcode=int(rate_limit_errcode),
                    bad_token_errcode=int(bad_token_errcode), penalty_seconds=penalty_seconds)
+    for app in emulator_apps(settings):
+        emu.add_app(app)
     for bs in settings.bots.values():  # bots with a client_id may connect in stream mode
         if bs.client_id:
             emu.add_stream_app(bs.client_id, bs.app_secret.reveal())
+            emu.add_app(EmulatorApp(bs.client_id, bs.app_secret.reveal(), robot_code=bs.robot_code or bs.client_id))
     if not quiet:
         emu.on_message = lambda r: click.echo(format_received(r))
     with emu.serve(host=host, port=port) as server:

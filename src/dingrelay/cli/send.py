@@ -67,6 +67,9 @@ def _robot(webhook: str | None, secret: str | None, keywords: tuple[str, ...], c
         rs = settings.robots.get(robot)
         if rs is None:
             fail(f"no robot named {robot!r} in {config_path} (robots: {', '.join(settings.robots) or 'none'})", 2)
+        if rs.webhook is None:
+            fail(f"robot {robot} is an app robot; send to it through the gateway (dingrelay serve, then "
+                 "POST /api/v1/messages)", 2)
         return Robot(webhook=rs.webhook.reveal(), secret=rs.secret.reveal() if rs.secret else None,
                      keywords=tuple(keywords) or tuple(rs.keywords), name=robot)
     if not webhook:

@@ -6,6 +6,7 @@ reprs show it masked, so neither a log line nor a traceback carries it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
@@ -81,8 +82,39 @@ class NewMessage:
     #: whose latest shown predecessor with this key has the same ``fingerprint`` is a repeat. Default: the
     #: ``fingerprint`` on the message's queue.
     repeat_key: str | None = None
+    fallback: str | None = None     # a reply's :class:`Fallback` (JSON): the OpenAPI route once its session expired
 
     __repr__ = _masked_repr
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Where a bot's reply goes by the app robot's OpenAPI when its sessionWebhook has expired: the bot (whose app
+    credentials send it) and the group (``open_conversation_id``) or the person (``user_id``, a staff id)."""
+
+    bot: str
+    open_conversation_id: str | None = None
+    user_id: str | None = None
+
+    def to_text(self) -> str:
+        where = {"group": self.open_conversation_id} if self.open_conversation_id else {"user": self.user_id}
+        return json.dumps({"bot": self.bot, **where}, ensure_ascii=False)
+
+    @classmethod
+    def parse(cls, text: str | None) -> Fallback | None:
+        """The fallback stored as ``text``; ``None`` for none (or one this version cannot read)."""
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("bot"), str):
+            return None
+        group, user = data.get("group"), data.get("user")
+        if isinstance(group, str) and group:
+            return cls(data["bot"], open_conversation_id=group)
+        if isinstance(user, str) and user:
+            return cls(data["bot"], user_id=user)
+        return None
 
 
 @dataclass(frozen=True, repr=False)
@@ -111,6 +143,7 @@ class StoredMessage:
     duplicates: int = 0              # how many later messages were suppressed as repeats of this one
     repeat_key: str | None = None    # see NewMessage.repeat_key
     requeued_at: float | None = None  # when a person last put it back in its queue after it died
+    fallback: str | None = None      # see NewMessage.fallback
 
     __repr__ = _masked_repr
 

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..dingtalk.client import Receipt
-from ..dingtalk.errors import ApiError, DingTalkError, TransportError
+from ..dingtalk.errors import ApiError, DingTalkError, OpenApiError, TransportError
 from ..dingtalk.masking import mask_text
+from ..dingtalk.messages import MAX_BODY_BYTES
 from . import digest
 from .metrics import NO_METRICS, Metrics, robot_label
 from .model import Claim, NewMessage, Sent, StoredMessage
@@ -50,6 +51,7 @@ class Digests:
 
     after_seconds: float = 120.0
     keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)   # robot name -> its keywords
+    max_bytes: Mapping[str, int] = field(default_factory=dict)   # robot name -> its largest body (app robots: less)
     max_messages: int = 1500   # the most messages read to build one digest (a compact digest holds ~1,000)
 
     def wanted(self, backlog: int, limit: int, window: float) -> bool:
@@ -116,7 +118,7 @@ class Worker:
         self._active = frozenset(self.store.active_queues())
         wanted: list[tuple[StoredMessage, int, float]] = []
         for head in self.store.due_heads(now):
-            if head.expires_at is not None and head.expires_at <= now:
+            if head.expires_at is not None and head.expires_at <= now and head.fallback is None:
                 self.store.dead(head, now=now, errcode=None, error=_expired(head))
                 self.metrics.outcome(robot_label(head.queue), "dead")
                 continue
@@ -187,7 +189,8 @@ class Worker:
                 self._storms.pop(m.queue, None)
                 return claim
             batch = [m, *self.store.following(claim, limit=self.digests.max_messages - 1)]
-            built = digest.build(batch, keywords=self.digests.keywords.get(m.robot, ()), waiting=backlog)
+            built = digest.build(batch, keywords=self.digests.keywords.get(m.robot, ()), waiting=backlog,
+                                 max_bytes=self.digests.max_bytes.get(m.robot, MAX_BODY_BYTES))
             if len(built.carried) < 2:
                 return claim
             new = NewMessage(queue=m.queue, robot=m.robot, payload=built.message.to_json(), msgtype="markdown",
@@ -378,7 +381,7 @@ class Worker:
 
 def _measured(started: float, timer: float, error: DingTalkError) -> Sent:
     """The facts of a failed send: DingTalk's HTTP status and errmsg when it answered (masked by the client)."""
-    errmsg = error.errmsg if isinstance(error, ApiError) else None
+    errmsg = error.errmsg if isinstance(error, ApiError | OpenApiError) else None
     return Sent(started, time.perf_counter() - timer, http_status=error.status_code, errmsg=errmsg)
 
 

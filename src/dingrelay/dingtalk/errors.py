@@ -18,12 +18,21 @@
         ├── RequestInvalid      40035 / 43004 / 400105 / 400402   no
         ├── ContentRejected     430101-430104   no
         └── TooLarge            460101 / 101002   no
+    └── OpenApiError                   the app-robot OpenAPI (api.dingtalk.com) answered HTTP 4xx/5xx
+        ├── AppCredentialsRejected     no    invalidClientIdOrSecret: fix the app's client_id / client_secret
+        ├── AccessTokenRejected        yes   InvalidAuthentication: refresh the access token, then retry once
+        ├── OpenApiRateLimited         yes   QPS / flow control (HTTP 429, *QpsLimit*, Throttling*)
+        ├── PermissionDenied           no    Forbidden.*: the app lacks the robot-send permission
+        ├── OpenApiRequestInvalid      no    invalidParameter.* and other 4xx: fix robot_code / ids / message
+        │   └── RecipientsRejected     no    batchSend: every userId was invalid
+        └── OpenApiServerError         yes   HTTP 5xx, systemError
 
-Every error carries ``errcode``, ``errmsg``, ``retryable`` and a message that says what to fix.
+Every error carries ``errcode``, ``errmsg``, ``retryable`` and a message that says what to fix. OpenAPI errors
+carry DingTalk's string ``code`` instead of an errcode (``errcode`` is ``None``), and its ``requestid``.
 Classification branches on ``errcode``. Only 310000, which DingTalk uses for four different causes, is
 refined by recognising the known errmsg wordings of each era; an unrecognised wording stays a plain
 :class:`SecurityRejected` that lists the four possibilities.
-No access token, secret or unmasked webhook URL ever appears in an error.
+No access token, app secret or unmasked webhook URL ever appears in an error.
 """
 
 from __future__ import annotations
@@ -223,3 +232,91 @@ def error_for(errcode: int, errmsg: str, *, robot: str | None = None, keywords: 
         who = f"robot {robot}: " if robot else ""
         return kind(errcode, errmsg, robot=robot, message=f"{who}{hint} (errcode {errcode})")
     return entry(errcode, errmsg, robot=robot)
+
+
+# -- the app-robot OpenAPI (PROTOCOL.md §4): HTTP 4xx/5xx with {"code", "message", "requestid"} ----------------
+
+
+class OpenApiError(DingTalkError):
+    """An OpenAPI call failed: DingTalk's ``code`` (a string), its ``message`` as ``errmsg``, and the HTTP status."""
+
+    errcode: int | None = None
+    hint: ClassVar[str] = "DingTalk's OpenAPI refused the call"
+
+    def __init__(self, code: str, errmsg: str = "", *, status_code: int | None = None, robot: str | None = None,
+                 requestid: str | None = None, hint: str | None = None) -> None:
+        self.code = code
+        self.errmsg = errmsg
+        self.status_code = status_code
+        self.robot = robot
+        self.requestid = requestid
+        who = f"robot {robot}: " if robot else ""
+        said = f"{code}: {errmsg[:200]}" if errmsg else code
+        http = f"HTTP {status_code}, " if status_code is not None else ""
+        super().__init__(f"{who}{hint or self.hint} ({http}{said})")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, status_code={self.status_code})"
+
+
+class AppCredentialsRejected(OpenApiError):
+    hint = ("the app's client_id/client_secret (AppKey/AppSecret) were refused; copy both from the app's "
+            "凭证与基础信息 page in the DingTalk developer console into the configuration")
+
+
+class AccessTokenRejected(OpenApiError):
+    retryable = True
+    hint = "the access token was refused (InvalidAuthentication); a fresh token is fetched and the call retried"
+
+
+class OpenApiRateLimited(OpenApiError):
+    retryable = True
+    hint = "rate-limited by DingTalk's OpenAPI (flow control); retried later"
+
+
+class PermissionDenied(OpenApiError):
+    hint = ("the app lacks a permission this call needs; grant 企业内机器人发送消息权限 (qyapi_robot_sendmsg) to the "
+            "app in the developer console")
+
+
+class OpenApiRequestInvalid(OpenApiError):
+    hint = "DingTalk's OpenAPI refused the request as invalid"
+
+
+class RecipientsRejected(OpenApiRequestInvalid):
+    hint = "no userId of the 1:1 send was valid (invalidStaffIdList); check user_ids (staff ids of the org)"
+
+
+class OpenApiServerError(OpenApiError):
+    retryable = True
+    hint = "DingTalk's OpenAPI failed on its side; retried later"
+
+
+#: What to fix for the invalidParameter codes people meet, by prefix.
+_PARAMETER_HINTS: tuple[tuple[str, str], ...] = (
+    ("invalidParameter.robotCode", "robot_code is wrong, or the robot does not belong to this app: copy the "
+                                   "RobotCode from the app's 机器人 page"),
+    ("invalidParameter.openConversationId", "open_conversation_id is wrong, or the robot is not in that group"),
+    ("invalidParameter.msgParam", "the message does not fit the msgKey's parameters (or msgParam > 15000 bytes)"),
+    ("invalidParameter.msgKey", "unsupported msgKey"),
+    ("invalidParameter.userIds", "user_ids are invalid (staff ids of the org, at most 20)"),
+)
+
+
+def openapi_error_for(status: int, code: str, errmsg: str, *, robot: str | None = None,
+                      requestid: str | None = None) -> OpenApiError:
+    """The :class:`OpenApiError` for an OpenAPI answer with HTTP ``status`` and DingTalk's ``code``."""
+    low = code.lower()
+    kind: type[OpenApiError] = OpenApiRequestInvalid
+    if low in ("invalidclientidorsecret", "authfailed"):
+        kind = AppCredentialsRejected
+    elif low == "invalidauthentication":
+        kind = AccessTokenRejected
+    elif status == 429 or "qpslimit" in low or low.startswith("throttling") or "flowcontrol" in low:
+        kind = OpenApiRateLimited
+    elif status >= 500 or low in ("systemerror", "serviceunavailable", "internalerror"):
+        kind = OpenApiServerError
+    elif low.startswith("forbidden"):
+        kind = PermissionDenied
+    hint = next((h for prefix, h in _PARAMETER_HINTS if code.startswith(prefix)), None)
+    return kind(code, errmsg, status_code=status, robot=robot, requestid=requestid, hint=hint)

@@ -8,14 +8,17 @@ from .console import format_received
 from .core import Emulator
 from .faults import Fault
 from .http import EmulatorServer
+from .openapi import EmulatorApp, OpenApiMessage
 from .records import Received, Rejection
 from .robots import EmulatorRobot
 
 __all__ = [
     "Emulator",
+    "EmulatorApp",
     "EmulatorRobot",
     "EmulatorServer",
     "Fault",
+    "OpenApiMessage",
     "Received",
     "Rejection",
     "format_received",

@@ -1,4 +1,4 @@
-"""The :class:`Emulator`: a local stand-in for DingTalk's custom-robot webhook.
+"""The :class:`Emulator`: a local stand-in for DingTalk's custom-robot webhook, and the app-robot OpenAPI.
 
 ::
 
@@ -17,6 +17,7 @@ from functools import partial
 
 from .faults import Fault
 from .http import EmulatorServer, session_url, webhook_url
+from .openapi import BATCH_PATH, GROUP_PATH, TOKEN_PATH, EmulatorApp, OpenApiHub, OpenApiMessage
 from .records import Received, Rejection
 from .robots import EmulatorRobot
 from .state import Clock, EmulatorState
@@ -50,6 +51,8 @@ class Emulator:
         self._server: EmulatorServer | None = None
         #: Stream mode's server side (PROTOCOL.md §3): apps, pushes, ACKs; its WebSocket lives with ``serve()``.
         self.stream = StreamHub(clock=clock)
+        #: The app-robot OpenAPI (PROTOCOL.md §4): tokens, group and 1:1 sends, served on the same HTTP server.
+        self.openapi = OpenApiHub(clock=clock)
 
     # -- serving ---------------------------------------------------------------------------------
 
@@ -57,8 +60,17 @@ class Emulator:
         """Start the HTTP server on a daemon thread (port 0 picks a free port)."""
         if self._server is not None:
             raise RuntimeError(f"the emulator is already serving at {self._server.url}; stop it first")
-        self._server = EmulatorServer(self.state, host, port, on_stop=self._forget_server,
-                                      routes={OPEN_PATH: {"POST": partial(self.stream.open_connection, host=host)}})
+        api = self.openapi
+        self._server = EmulatorServer(
+            self.state, host, port, on_stop=self._forget_server,
+            routes={OPEN_PATH: {"POST": partial(self.stream.open_connection, host=host)},
+                    TOKEN_PATH: {"POST": api.access_token},
+                    "/_emulator/openapi/messages": {"GET": lambda _: (200, {"messages": [
+                        m.to_json() for m in api.messages()]})},
+                    "/_emulator/openapi/tokens": {
+                        "GET": lambda _: (200, {"token_requests": api.token_requests()}),
+                        "DELETE": lambda _: (200, {"expired": api.expire_tokens()})}},
+            header_routes={GROUP_PATH: {"POST": api.group_send}, BATCH_PATH: {"POST": api.batch_send}})
         return self._server
 
     def _forget_server(self, server: EmulatorServer) -> None:
@@ -85,10 +97,21 @@ class Emulator:
         base = self._base_url("create_session()")
         return session_url(base, self.state.create_session(expires_at_ms))
 
+    def expire_sessions(self) -> int:
+        """End every sessionWebhook now, as DingTalk does ~90 minutes after the message; returns how many."""
+        return self.state.expire_sessions()
+
     # -- robots and faults -----------------------------------------------------------------------
 
     def add_robot(self, robot: EmulatorRobot) -> None:
         self.state.add_robot(robot)
+
+    def add_app(self, app: EmulatorApp) -> None:
+        """An app whose robot sends through the OpenAPI (``api`` of an app robot: the server's URL)."""
+        self.openapi.add_app(app)
+
+    def openapi_messages(self) -> list[OpenApiMessage]:
+        return self.openapi.messages()
 
     def add_stream_app(self, client_id: str, client_secret: str) -> None:
         """An app that may open stream connections (``connections/open`` checks its id and secret)."""
@@ -113,6 +136,7 @@ class Emulator:
     @on_message.setter
     def on_message(self, callback: Callable[[Received], None] | None) -> None:
         self.state.on_message = callback
+        self.openapi.on_message = callback
 
     def messages(self, robot: str | None = None) -> list[Received]:
         return self.state.messages(robot)
@@ -125,3 +149,4 @@ class Emulator:
 
     def reset(self) -> None:
         self.state.reset()
+        self.openapi.reset()

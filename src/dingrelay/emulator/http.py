@@ -10,7 +10,7 @@ import logging
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from types import TracebackType
@@ -29,6 +29,8 @@ READ_CAP_BYTES = 4 * 1024 * 1024
 
 #: Extra routes: path -> method -> answer(body) -> (HTTP status, JSON body).
 Routes = dict[str, dict[str, Callable[[bytes], tuple[int, dict[str, Any]]]]]
+#: Extra routes that read headers too (the OpenAPI's access token): answer(body, headers) -> (status, JSON body).
+HeaderRoutes = dict[str, dict[str, Callable[[bytes, Mapping[str, str]], tuple[int, dict[str, Any]]]]]
 
 _SECRET_PARAM = re.compile(r"((?:access_token|session|sign|secret|token)=)[^&\s\"']+", re.IGNORECASE)
 
@@ -49,11 +51,13 @@ def session_url(base_url: str, session_id: str) -> str:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], state: EmulatorState, routes: Routes | None = None) -> None:
+    def __init__(self, address: tuple[str, int], state: EmulatorState, routes: Routes | None = None,
+                 header_routes: HeaderRoutes | None = None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.state = state
         self.routes = routes or {}
+        self.header_routes = header_routes or {}
         self.stopping = threading.Event()
         self.base_url = ""
         self._connections: set[socket.socket] = set()
@@ -139,6 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/_emulator/sessions": {"POST": self._add_session},
             "/_emulator/robots": {"GET": self._list_robots},
             **{path: {m: self._plain(f) for m, f in methods.items()} for path, methods in self.server.routes.items()},
+            **{path: {m: self._with_headers(f) for m, f in methods.items()}
+               for path, methods in self.server.header_routes.items()},
         }
         self._path, self._size = parts.path, size
         methods = routes.get(parts.path)
@@ -158,6 +164,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _plain(self, answer: Callable[[bytes], tuple[int, dict[str, Any]]]) -> Callable[..., None]:
         """An extra route (e.g. stream mode's connections/open): body in, (status, JSON) out."""
         return lambda query, body: self._send_json(*answer(body))
+
+    def _with_headers(self, answer: Callable[[bytes, Mapping[str, str]], tuple[int, dict[str, Any]]]
+                      ) -> Callable[..., None]:
+        return lambda query, body: self._send_json(*answer(body, dict(self.headers.items())))
 
     # -- webhooks --------------------------------------------------------------------------------
 
@@ -314,8 +324,9 @@ class EmulatorServer:
     """A running emulator HTTP server on a daemon thread. Stop it, or use it as a context manager."""
 
     def __init__(self, state: EmulatorState, host: str = "127.0.0.1", port: int = 0,
-                 on_stop: Callable[[EmulatorServer], None] | None = None, routes: Routes | None = None) -> None:
-        self._httpd = _HTTPServer((host, port), state, routes)
+                 on_stop: Callable[[EmulatorServer], None] | None = None, routes: Routes | None = None,
+                 header_routes: HeaderRoutes | None = None) -> None:
+        self._httpd = _HTTPServer((host, port), state, routes, header_routes)
         self.host = host
         self.port = int(self._httpd.server_address[1])
         shown = f"[{host}]" if ":" in host else host

@@ -133,6 +133,13 @@ class EmulatorState:
             self._sessions[session_id] = expiry
         return session_id
 
+    def expire_sessions(self) -> int:
+        """End every sessionWebhook now (DingTalk then answers 300001 session 不存在); returns how many."""
+        with self._lock:
+            count = len(self._sessions)
+            self._sessions.clear()
+        return count
+
     # -- faults ----------------------------------------------------------------------------------
 
     def inject(self, fault: Fault) -> None:

@@ -112,8 +112,10 @@ def _alert_hook(source: str, parse: Callable[[Any], AlertGroup], default_templat
         def render(shown: int, card: Card[Alert] = card, card_template: str = card_template,
                    extra: dict[str, Any] = extra) -> Message:
             data = group.card_data(card.alerts, shown=shown, now=now, at_mobiles=card.mobiles)
-            return gw.with_keywords(gw.render(card_template, {**data, "source": name, **extra}), card.robots,
-                                    template=card_template)
+            message = gw.with_keywords(gw.render(card_template, {**data, "source": name, **extra}), card.robots,
+                                       template=card_template)
+            gw.check_app_robots(message, card.robots)   # an app robot's msgParam holds 15,000 bytes: show fewer
+            return message
 
         message = fit(render, len(card.alerts), too_large=_too_large)
         gw.check(message, card.robots)

@@ -168,7 +168,7 @@ class Acceptor:
              "msgtype": m.msgtype, "title": m.title[:200], "payload": m.payload, "status": Status.QUEUED.value,
              "attempts": 0, "next_attempt_at": now, "expires_at": m.expires_at, "created_at": now,
              "updated_at": now, "fingerprint": m.fingerprint, "duplicate_of": None, "duplicates": 0,
-             "repeat_key": repeat_key(m)}
+             "repeat_key": repeat_key(m), "fallback": m.fallback}
             for m in job.new]
         if job.suppress_seconds > 0:
             _suppress(conn, rows, since=now - job.suppress_seconds)
@@ -179,7 +179,7 @@ class Acceptor:
             status=Status(r["status"]), attempts=0, next_attempt_at=now, expires_at=r["expires_at"],
             last_errcode=None, last_error=None, created_at=now, updated_at=now, delivered_at=None,
             fingerprint=r["fingerprint"], duplicate_of=r["duplicate_of"], duplicates=r["duplicates"],
-            repeat_key=r["repeat_key"])
+            repeat_key=r["repeat_key"], fallback=r["fallback"])
             for r, seq in zip(rows, seqs, strict=True)]
 
     def _ensure_queue(self, conn: Connection, queue: str) -> None:

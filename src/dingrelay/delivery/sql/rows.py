@@ -25,4 +25,4 @@ def to_message(r: Any) -> StoredMessage:
         updated_at=float(r.updated_at), delivered_at=r.delivered_at, fingerprint=r.fingerprint,
         digest_id=r.digest_id, duplicate_of=r.duplicate_of, duplicates=int(r.duplicates or 0),
         repeat_key=r.repeat_key,
-        requeued_at=r.requeued_at)
+        requeued_at=r.requeued_at, fallback=r.fallback)

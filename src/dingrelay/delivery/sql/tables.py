@@ -46,6 +46,7 @@ messages = Table(
     Column("duplicates", Integer, nullable=False, default=0, server_default=text("0")),
     Column("repeat_key", String(64)),    # what the message is about, where (..model.NewMessage.repeat_key)
     Column("requeued_at", Float),
+    Column("fallback", Text),            # a bot reply's OpenAPI route once its sessionWebhook expired (..model)
 )
 #: Leads with status: finding the messages in flight (``recover``) is one index range scan.
 Index("dr_messages_active", messages.c.status, messages.c.queue, messages.c.seq)

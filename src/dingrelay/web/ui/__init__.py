@@ -29,7 +29,7 @@ def known_secrets(gateway: Gateway) -> list[str]:
     """Every token and secret of the tables, and the users' password hashes: no page may show one."""
     t = gateway.tables
     found = [s.token.reveal() for s in t.sources.values()]
-    found += [r.access_token.reveal() for r in t.robots.values()]
+    found += [r.access_token.reveal() for r in t.robots.values() if r.access_token is not None]
     found += [r.secret.reveal() for r in t.robots.values() if r.secret is not None]
     found += [h.reveal() for h in t.users.values()]
     return [s for s in found if s]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .dingtalk.masking import Secret
+from ..dingtalk.masking import Secret
 
 #: ``server.link_secret`` is at least this long.
 MIN_LINK_SECRET = 32

@@ -1,8 +1,7 @@
-"""The configuration file: YAML -> one typed settings tree, parsed once at start-up.
-
-``${ENV_VAR}`` (or ``${ENV_VAR:-default}``) anywhere in a value is replaced from the environment, so secrets
-stay out of the file. Every problem is reported at once, each naming its key and the fix.
-"""
+"""The configuration file: YAML -> one typed settings tree, parsed once at start-up. ``${ENV_VAR}`` (or
+``${ENV_VAR:-default}``) anywhere in a value is replaced from the environment, so secrets stay out of the file, and
+every problem is reported at once, each naming its key and the fix. It may import pydantic, YAML, the protocol core,
+the adapters' matchers and the dashboard's password check; only the composition root imports its types."""
 
 from __future__ import annotations
 
@@ -11,100 +10,28 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from .adapters.matchers import parse_matchers
-from .config_checks import (
-    alertmanager_url,
-    button_problems,
-    chatops_problems,
-    check_link_secret,
-    http_url,
-    optional_http_url,
-)
-from .config_errors import ConfigError, Problem, problems_from
-from .dashboard.passwords import valid_hash
-from .dingtalk.callback import DEFAULT_SESSION_WEBHOOK_PREFIXES, UrlPrefixText
-from .dingtalk.masking import Secret, WebhookURL
-from .dingtalk.messages import MOBILE
-from .envvars import substitute
+from ..dashboard.passwords import valid_hash
+from ..envvars import substitute
+from .bots import AlertmanagerSettings, BotSettings, ReplyRule
+from .checks import button_problems, chatops_problems, check_link_secret, optional_http_url
+from .errors import ConfigError, Problem, problems_from
+from .robots import AppSettings, RobotSettings, robot_shown
+from .types import CardKind, MatcherLine, Mobile, OptionalSecret, SecretStr, _Section, label_name
+
+__all__ = ["AlertmanagerSettings", "AppSettings", "BotSettings", "ConfigError", "Problem", "ReplyRule",
+           "RobotSettings", "Settings", "load_settings", "parse_settings"]
 
 ENV_VAR = "DINGRELAY_CONFIG"
-
-
-def _to_secret(v: Any) -> Any:
-    if isinstance(v, Secret) or v is None:
-        return v
-    if isinstance(v, str):
-        return Secret(v) if v else None
-    raise ValueError("must be a string")
-
-
-def _to_webhook(v: Any) -> Any:
-    if isinstance(v, WebhookURL):
-        return v
-    if not isinstance(v, str) or not v:
-        raise ValueError("must be the webhook URL copied from DingTalk")
-    parts = urlsplit(v)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http(s) URL like https://oapi.dingtalk.com/robot/send?access_token=...")
-    if not parse_qs(parts.query).get("access_token"):
-        raise ValueError("lacks ?access_token=...; copy the whole webhook URL from the robot's settings")
-    return WebhookURL(v)
-
-
-def _masked(v: Any) -> str | None:
-    return None if v is None else str(v)
-
-
-def _to_required_secret(v: Any) -> Any:
-    if v is None or v == "":
-        raise ValueError("is empty; set it (or the environment variable it names)")
-    return _to_secret(v)
-
-
-SecretStr = Annotated[Secret, BeforeValidator(_to_required_secret), PlainSerializer(_masked)]
-OptionalSecret = Annotated[Secret | None, BeforeValidator(_to_secret), PlainSerializer(_masked)]
-WebhookStr = Annotated[WebhookURL, BeforeValidator(_to_webhook), PlainSerializer(str, return_type=str)]
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
-
-
-class RobotSettings(_Section):
-    webhook: WebhookStr
-    secret: OptionalSecret = None
-    keywords: list[str] = Field(default_factory=list, max_length=10)
-    rate_limit: int = Field(default=20, ge=1, le=1000)
-    rate_window_seconds: float = Field(default=60.0, gt=0)
-
-    @field_validator("secret")
-    @classmethod
-    def _secret_shape(cls, v: Secret | None) -> Secret | None:
-        if v is not None and not v.reveal().startswith("SEC"):
-            raise ValueError("a 加签 secret starts with SEC; copy it from the robot's 安全设置")
-        return v
-
-    @property
-    def access_token(self) -> str:
-        return parse_qs(urlsplit(self.webhook.reveal()).query)["access_token"][0]
-
-
-HttpURL = Annotated[str, AfterValidator(http_url)]
 
 
 class ServerSettings(_Section):
@@ -165,32 +92,6 @@ class StorageSettings(_Section):
         return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:****@", self.url)
 
 
-def _matcher_line(v: str) -> str:
-    parse_matchers(v)  # a MatcherError says what is wrong
-    return v
-
-
-def _to_mobile(v: Any) -> Any:
-    if isinstance(v, int) and not isinstance(v, bool):
-        v = str(v)  # YAML reads 13800000000 as a number
-    if not isinstance(v, str) or not MOBILE.fullmatch(v):
-        raise ValueError("must be a mobile number as DingTalk's atMobiles takes it, for example 13800000000")
-    return v
-
-
-def _label_name(v: str | None) -> str | None:
-    if v is not None and not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", v):
-        raise ValueError("must be a label name, for example owner")
-    return v
-
-
-MatcherLine = Annotated[str, AfterValidator(_matcher_line)]
-Mobile = Annotated[str, BeforeValidator(_to_mobile)]
-
-
-CardKind = Literal["markdown", "actioncard"]
-
-
 class RouteSettings(_Section):
     """Alerts whose labels match every matcher (Alertmanager syntax) go to ``robots`` instead of the source's."""
 
@@ -199,18 +100,11 @@ class RouteSettings(_Section):
     card: CardKind | None = None   # unset: the source's
 
 
-class AlertmanagerSettings(_Section):
-    """An Alertmanager's API (v2): where a bot's ChatOps commands and the alert cards' silence buttons go."""
-
-    url: Annotated[str, AfterValidator(alertmanager_url)]
-    token: OptionalSecret = None      # sent as Authorization: Bearer <token>
-
-
 class SourceSettings(_Section):
     token: SecretStr
     robots: list[str] = Field(min_length=1)
     routes: list[RouteSettings] = Field(default_factory=list)     # alert and event hooks: the first match wins
-    mention_label: Annotated[str | None, AfterValidator(_label_name)] = None  # label whose value is mobiles to @
+    mention_label: Annotated[str | None, AfterValidator(label_name)] = None  # label whose value is mobiles to @
     mentions: dict[str, dict[str, list[Mobile]]] = Field(default_factory=dict)  # label -> value -> mobiles to @
     # A repeat of what this source last showed on a robot, within this many seconds, is suppressed (0: never).
     # Unset: off, except on the alert hooks, which use delivery.suppress_window_seconds.
@@ -251,43 +145,6 @@ class RetentionSettings(_Section):
     batch: int = Field(default=500, ge=1, le=10_000)
 
 
-class ReplyRule(_Section):
-    match: str
-    template: str | None = None
-    text: str | None = None
-
-    @field_validator("match")
-    @classmethod
-    def _regex(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        return v
-
-    @model_validator(mode="after")
-    def _one_answer(self) -> ReplyRule:
-        if (self.template is None) == (self.text is None):
-            raise ValueError("give exactly one of template (a template name) or text (an inline Jinja2 template)")
-        return self
-
-
-class BotSettings(_Section):
-    app_secret: SecretStr
-    client_id: str | None = None
-    replies: list[ReplyRule] = Field(default_factory=list)
-    handlers: str | None = None
-    vars: dict[str, Any] = Field(default_factory=dict)   # extra variables every reply template sees
-    reply_budget_seconds: float = Field(default=1.5, gt=0, le=10)
-    stream_api: str = "https://api.dingtalk.com"        # stream mode registers here (tests: the emulator's URL)
-    session_webhook_prefixes: tuple[UrlPrefixText, ...] = DEFAULT_SESSION_WEBHOOK_PREFIXES  # replies go only there
-    robot_code: str | None = None                       # set: callbacks with another robotCode are refused
-    corp_id: str | None = None                          # set: callbacks with another chatbotCorpId are refused
-    callback_window_seconds: float = Field(default=3600.0, gt=0, le=3600)  # how old a signed timestamp may be
-    alertmanager: AlertmanagerSettings | None = None    # set: the ChatOps commands alerts, silence, ack, ...
-    silencers: list[str] | None = Field(default=None, min_length=1)  # staff ids that may silence (unset: everyone)
-
-
 class DashboardUser(_Section):
     password_hash: Annotated[SecretStr, AfterValidator(valid_hash)]   # what `dingrelay passwd` prints
 
@@ -313,7 +170,7 @@ class Settings(_Section):
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
-        problems = []
+        problems = [p for name, rs in self.robots.items() for p in rs.problems(f"robots.{name}")]
         for name, members in self.pools.items():
             if name in self.robots:
                 problems.append(f"pools.{name}: a robot has this name too; pool and robot names must be unique")
@@ -350,6 +207,7 @@ class Settings(_Section):
         """The effective configuration with every secret masked, for printing."""
         data = self.model_dump(mode="json")
         data["storage"]["url"] = self.storage.masked()
+        data["robots"] = {name: robot_shown(robot) for name, robot in data["robots"].items()}
         return data
 
 
