@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from ..model import SESSION_PREFIX, NewMessage, Status, StoredMessage
 from ..store import StorageUnavailable
 from .engines import Database
+from .inserts import InsertMessages
 from .reads import get_many
 from .rows import new_id
 from .tables import idempotency_keys, messages, queue_state
@@ -35,7 +36,6 @@ from .tables import idempotency_keys, messages, queue_state
 #: How long an idempotency key returns its first request's messages.
 IDEMPOTENCY_SECONDS = 24 * 3600
 
-_INSERT_MESSAGES = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
 _INSERT_IDEMPOTENCY = insert(idempotency_keys)
 INSERT_QUEUE = insert(queue_state)
 SELECT_QUEUE = select(queue_state.c.queue).where(queue_state.c.queue == bindparam("q"))
@@ -74,6 +74,8 @@ class Acceptor:
         self._pending_lock = threading.Lock()
         self._leader = threading.Lock()
         self._known_queues: set[str] = set()
+        self._insert_rows: Callable[[Connection, Sequence[dict[str, Any]]], list[int]] = InsertMessages(
+            db.engine.dialect)
 
     def forget_queues(self) -> None:
         self._known_queues.clear()
@@ -172,7 +174,7 @@ class Acceptor:
             for m in job.new]
         if job.suppress_seconds > 0:
             _suppress(conn, rows, since=now - job.suppress_seconds)
-        seqs = conn.execute(_INSERT_MESSAGES, rows).scalars().all()
+        seqs = self._insert_rows(conn, rows)
         return [StoredMessage(
             id=r["id"], seq=int(seq), queue=r["queue"], robot=r["robot"], target_url=r["target_url"],
             source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"],
