@@ -537,7 +537,7 @@ def test_postgres_concurrent_enqueues_to_one_queue_deliver_in_acceptance_order(p
     def pause_first_insert(conn: Any, rows: Any) -> list[int]:
         seqs = insert_rows(conn, rows)
         if threading.current_thread().name.startswith("request-1"):
-            first_pid.append(conn.connection.driver_connection.info.backend_pid)
+            first_pid.append(conn.driver_connection.info.backend_pid)
             inserted.set()
             assert release.wait(timeout=60)
         return seqs

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Dialect
 
+from .engines import driver_errors
 from .tables import messages
 
 #: The columns a new message fills; the others keep their defaults (NULL, 0).
@@ -27,7 +27,9 @@ COLUMNS = ("id", "queue", "robot", "target_url", "source", "msgtype", "title", "
 
 
 class InsertMessages:
-    """``insert(conn, rows)``: the rows (dicts with :data:`COLUMNS`) stored in order; their ``seq``, in order."""
+    """``insert(dbapi_conn, rows)``: the rows (dicts with :data:`COLUMNS`) stored in order; their ``seq``, in
+    order. ``dbapi_conn``: a pooled DBAPI connection in a write transaction (``Connection.connection`` of
+    :meth:`.Database.tx`, or what :meth:`.Database.raw_tx` yields)."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
@@ -35,21 +37,18 @@ class InsertMessages:
         names, marks = ", ".join(COLUMNS), ", ".join([mark] * len(COLUMNS))   # our own names, no input
         self.sql = f"INSERT INTO {messages.name} ({names}) VALUES ({marks}) RETURNING seq"  # noqa: S608
 
-    def __call__(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    def __call__(self, dbapi_conn: Any, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         params = [tuple(r[c] for c in COLUMNS) for r in rows]
-        dbapi = self.dialect.loaded_dbapi
-        cursor: Any = conn.connection.cursor()   # the driver's own: psycopg's executemany takes returning=
+        cursor: Any = dbapi_conn.cursor()   # the driver's own: psycopg's executemany takes returning=
         try:
-            if len(params) > 1 and hasattr(cursor, "results"):   # psycopg 3: one pipelined round trip
-                cursor.executemany(self.sql, params, returning=True)
-                return [int(result.fetchone()[0]) for result in cursor.results()]
-            seqs = []
-            for p in params:
-                cursor.execute(self.sql, p)
-                seqs.append(int(cursor.fetchone()[0]))
-            return seqs
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(self.sql, None, exc, dbapi.Error, hide_parameters=True,
-                                      dialect=self.dialect) from exc
+            with driver_errors(self.dialect, self.sql):
+                if len(params) > 1 and hasattr(cursor, "results"):   # psycopg 3: one pipelined round trip
+                    cursor.executemany(self.sql, params, returning=True)
+                    return [int(result.fetchone()[0]) for result in cursor.results()]
+                seqs = []
+                for p in params:
+                    cursor.execute(self.sql, p)
+                    seqs.append(int(cursor.fetchone()[0]))
+                return seqs
         finally:
             cursor.close()
