@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from delivery_helpers import T0, content_of, msg
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from dingrelay.delivery.model import Claim, NewMessage, QueueState, Status, StoredMessage
@@ -532,13 +532,17 @@ def test_postgres_concurrent_enqueues_to_one_queue_deliver_in_acceptance_order(p
     inserted, release = threading.Event(), threading.Event()
     first_pid: list[int] = []
 
-    def pause_first_insert(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if threading.current_thread().name.startswith("request-1") and statement.startswith("INSERT INTO dr_messages"):
-            first_pid.append(cursor.connection.info.backend_pid)
+    insert_rows = pg_store._accept._insert_rows
+
+    def pause_first_insert(conn: Any, rows: Any) -> list[int]:
+        seqs = insert_rows(conn, rows)
+        if threading.current_thread().name.startswith("request-1"):
+            first_pid.append(conn.driver_connection.info.backend_pid)
             inserted.set()
             assert release.wait(timeout=60)
+        return seqs
 
-    event.listen(pg_store.engine, "after_cursor_execute", pause_first_insert)
+    pg_store._accept._insert_rows = pause_first_insert
     accepted: dict[str, StoredMessage] = {}
 
     other_process = SqlStore(pg_store.url, upgrade=False)
@@ -560,7 +564,6 @@ def test_postgres_concurrent_enqueues_to_one_queue_deliver_in_acceptance_order(p
             release.set()
         f1.result(timeout=60)
         f2.result(timeout=60)
-    event.remove(pg_store.engine, "after_cursor_execute", pause_first_insert)
     other_process.close()
 
     first_accepted = accepted["2"] if second_done_first else accepted["1"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gateway_harness import (
     write_config,
 )
 
+from dingrelay.delivery.sql import SqlStore
 from dingrelay.emulator import Fault, Received
 
 
@@ -115,3 +117,56 @@ def test_outage_then_kill_9_loses_nothing_and_keeps_order(tmp_path: Path, outage
     assert list(dict.fromkeys(titles_by_robot["ops"])) == expected_ops
     assert list(dict.fromkeys(titles_by_robot["dba"])) == expected_dba
     assert len(accepted) == 30
+
+
+@pytest.mark.slow
+def test_every_202_of_concurrent_senders_is_stored_after_a_kill_9_mid_load(tmp_path: Path) -> None:
+    """Eight senders keep the group commit batching while the server is killed: every request answered 202 before
+    the kill is in the database afterwards, with its text."""
+    robots = [RobotSpec("ops", keywords=["巡检"])]
+    port = free_port()
+    db = tmp_path / "q.db"
+    config = write_config(tmp_path / "c.yaml", emulator_url=f"http://127.0.0.1:{free_port()}", robots=robots,
+                          sources={"heian": {"token": "heian-token", "robots": ["ops"]}},
+                          storage_url=f"sqlite:///{db}")
+    gateway = GatewayProcess(config, port, tmp_path / "serve.log")
+    accepted: dict[str, str] = {}
+    refused: list[int] = []
+    lock = threading.Lock()
+
+    def sender(n: int) -> None:
+        with httpx.Client(base_url=gateway.url, timeout=10) as http:
+            for i in range(10_000):
+                title = f"kill {n}-{i}"
+                try:
+                    r = http.post("/ding/send", json={"source": "heian-token", "title": title, "content": "巡检"})
+                except httpx.HTTPError:
+                    return   # the server is gone
+                with lock:
+                    if r.status_code != 202:
+                        refused.append(r.status_code)
+                        return
+                    accepted[r.json()["id"]] = title
+
+    gateway.start()
+    senders = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+    try:
+        for t in senders:
+            t.start()
+        assert wait_until(lambda: len(accepted) >= 300, 60)
+        gateway.kill9()
+    finally:
+        for t in senders:
+            t.join(30)
+        gateway.stop()
+
+    store = SqlStore(f"sqlite:///{db}", upgrade=False)
+    try:
+        with lock:
+            answered = dict(accepted)
+        stored = {m.id: m for m in (store.get(i) for i in answered) if m is not None}
+        assert refused == []
+        assert sorted(stored) == sorted(answered)
+        assert all(answered[i] in json.loads(m.payload)["markdown"]["text"] for i, m in stored.items())
+    finally:
+        store.close()

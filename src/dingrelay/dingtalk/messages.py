@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import MessageInvalid
 
@@ -26,8 +27,15 @@ MOBILE = re.compile(r"\+?[0-9][0-9-]{4,19}")
 
 
 def dumps(payload: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, Chinese kept as-is (this is what is sent and what the size limit counts)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON, Chinese kept as-is (this is what is sent and what the size limit counts).
+
+    orjson writes the same bytes as ``json.dumps(ensure_ascii=False, separators=(",", ":"))`` for what messages
+    hold (strings, booleans, lists, small integers), ten times faster; what it cannot write (an integer beyond
+    64 bits, a non-string key) goes through ``json``."""
+    try:
+        return orjson.dumps(payload)
+    except TypeError:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class _Model(BaseModel):
@@ -56,9 +64,14 @@ class At(_Model):
 
 
 class Message(_Model):
-    """Base of every outgoing message. Subclasses set :attr:`msgtype`."""
+    """Base of every outgoing message. Subclasses set :attr:`msgtype`.
+
+    A message is immutable, so its JSON is made once (validation measures it) and kept: :meth:`to_json`,
+    :meth:`size` and the store's payload reuse it. :meth:`model_copy` makes it afresh for the copy.
+    """
 
     msgtype: ClassVar[str]
+    _json: bytes | None = PrivateAttr(default=None)
 
     def body(self) -> dict[str, Any]:
         """The object stored under the msgtype key."""
@@ -69,7 +82,14 @@ class Message(_Model):
         return {"msgtype": self.msgtype, self.msgtype: self.body()}
 
     def to_json(self) -> bytes:
-        return dumps(self.to_payload())
+        if self._json is None:
+            self._json = dumps(self.to_payload())
+        return self._json
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._json = dumps(copy.to_payload())   # the copy's fields may differ
+        return copy
 
     def size(self) -> int:
         """Size in bytes of the request body DingTalk will receive."""

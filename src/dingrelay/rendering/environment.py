@@ -62,8 +62,11 @@ def make_loaders(user_dir: Path | None) -> list[FileSystemLoader]:
 
 
 def make_environment(loaders: list[FileSystemLoader]) -> MessageEnvironment:
+    """The environment over ``loaders``. With the built-ins alone (no user folder), each template is compiled once
+    and never checked for changes again: the built-ins change only with the package."""
     env = MessageEnvironment(
         loader=ChoiceLoader(loaders),
+        auto_reload=len(loaders) > 1,  # a user's folder may be edited while the gateway runs
         undefined=StrictUndefined,
         autoescape=False,  # the output is DingTalk markdown or plain text, never HTML
         trim_blocks=True,

@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from ..model import SESSION_PREFIX, NewMessage, Status, StoredMessage
 from ..store import StorageUnavailable
 from .engines import Database
+from .inserts import InsertMessages
 from .reads import get_many
 from .rows import new_id
 from .tables import idempotency_keys, messages, queue_state
@@ -35,7 +36,6 @@ from .tables import idempotency_keys, messages, queue_state
 #: How long an idempotency key returns its first request's messages.
 IDEMPOTENCY_SECONDS = 24 * 3600
 
-_INSERT_MESSAGES = insert(messages).returning(messages.c.seq, sort_by_parameter_order=True)
 _INSERT_IDEMPOTENCY = insert(idempotency_keys)
 INSERT_QUEUE = insert(queue_state)
 SELECT_QUEUE = select(queue_state.c.queue).where(queue_state.c.queue == bindparam("q"))
@@ -74,6 +74,8 @@ class Acceptor:
         self._pending_lock = threading.Lock()
         self._leader = threading.Lock()
         self._known_queues: set[str] = set()
+        self._insert_rows: Callable[[Any, Sequence[dict[str, Any]]], list[int]] = InsertMessages(
+            db.engine.dialect)
 
     def forget_queues(self) -> None:
         self._known_queues.clear()
@@ -122,12 +124,17 @@ class Acceptor:
             job.result, job.error = None, None
         queues = sorted({m.queue for job in jobs for m in job.new})
         try:
+            if self._plain(jobs, queues):
+                with self.db.raw_tx() as raw:
+                    for job in jobs:
+                        job.result = (self._insert(job, raw), True)
+                return None
             with self.db.tx() as conn:
                 for q in queues:
                     self._ensure_queue(conn, q)
                 for job in jobs:
                     if job.idempotency is None:
-                        job.result = (self._insert(conn, job), True)
+                        job.result = (self._insert(job, conn.connection, conn), True)
                         continue
                     try:
                         with conn.begin_nested():
@@ -153,13 +160,22 @@ class Acceptor:
         existing = _idempotent(conn, job.idempotency, job.now)
         if existing is not None:
             return get_many(conn, existing), False
-        stored = self._insert(conn, job)
+        stored = self._insert(job, conn.connection, conn)
         conn.execute(_INSERT_IDEMPOTENCY, {"source": job.idempotency[0], "key": job.idempotency[1],
                                            "message_ids": json.dumps([m.id for m in stored]),
                                            "created_at": job.now})
         return stored, True
 
-    def _insert(self, conn: Connection, job: _Job) -> list[StoredMessage]:
+    def _plain(self, jobs: Sequence[_Job], queues: Sequence[str]) -> bool:
+        """True when ``jobs`` need nothing but their inserts: SQLite, queues whose state row exists, no
+        idempotency key, no repeat suppression. Those are written on the DBAPI connection alone
+        (:meth:`.Database.raw_tx`), a plain request's whole transaction being one insert per message."""
+        return (not self.db.postgres and all(q in self._known_queues for q in queues)
+                and all(job.idempotency is None and job.suppress_seconds <= 0 for job in jobs))
+
+    def _insert(self, job: _Job, dbapi_conn: Any, conn: Connection | None = None) -> list[StoredMessage]:
+        """Insert ``job``'s messages on ``dbapi_conn``; with ``suppress_seconds``, repeats are found through
+        ``conn`` (the SQLAlchemy connection of the same transaction) first."""
         if not job.new:
             return []
         now = job.now
@@ -171,8 +187,9 @@ class Acceptor:
              "repeat_key": repeat_key(m), "fallback": m.fallback}
             for m in job.new]
         if job.suppress_seconds > 0:
+            assert conn is not None, "suppression reads through SQLAlchemy (never a plain batch)"
             _suppress(conn, rows, since=now - job.suppress_seconds)
-        seqs = conn.execute(_INSERT_MESSAGES, rows).scalars().all()
+        seqs = self._insert_rows(dbapi_conn, rows)
         return [StoredMessage(
             id=r["id"], seq=int(seq), queue=r["queue"], robot=r["robot"], target_url=r["target_url"],
             source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"],

@@ -8,7 +8,8 @@
 - Headers: a Content-Security-Policy that allows only the dashboard's own style sheet and forms to itself (no
   script, no frame, no remote image), ``X-Frame-Options: DENY``, ``nosniff``, no referrer, no caching.
 - Secrets: every configured token and secret is scrubbed from each page before it leaves (the views mask too).
-- The session cookie: HttpOnly, SameSite=Strict, path ``/ui``, Secure when ``server.public_url`` is https.
+- The session cookie: HttpOnly, SameSite=Strict, path ``/ui``, Secure when ``server.public_url`` is https. Only
+  ``/ui`` requests open a session: a browser sends the cookie nowhere else, so the API skips reading and signing it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from flask import Flask, Response, redirect, request, session, url_for
+from flask import Flask, Request, Response, redirect, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 
 from ...dashboard.masking import scrub
@@ -37,15 +39,28 @@ PUBLIC = frozenset({"ui.login", "ui.login_submit", "ui.static"})
 SESSION_HOURS = 12
 
 
+def _under_ui(path: str) -> bool:
+    return path == "/ui" or path.startswith("/ui/")
+
+
+class _UiSessions(SecureCookieSessionInterface):
+    """The dashboard's signed-cookie sessions, opened on ``/ui`` requests only (the cookie's path); every other
+    request gets Flask's null session, which is never saved."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        return super().open_session(app, request) if _under_ui(request.path) else None
+
+
 def configure(app: Flask, *, key: bytes, https: bool) -> None:
     app.secret_key = key
+    app.session_interface = _UiSessions()
     app.config.update(SESSION_COOKIE_NAME="dingrelay_ui", SESSION_COOKIE_PATH="/ui", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_SECURE=https,
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS))
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        if request.path == "/ui" or request.path.startswith("/ui/"):
+        if _under_ui(request.path):
             response.headers.update(HEADERS)
             if request.endpoint != "ui.static":
                 response.headers["Cache-Control"] = "no-store"

@@ -1,0 +1,54 @@
+"""New messages into ``dr_messages`` through the DBAPI cursor of the write transaction.
+
+The insert is the one statement every accepted request runs, and SQLAlchemy Core's compile-and-execute path cost
+more than SQLite's own insert (README, Performance): this statement is written once, as text, and run on the
+connection's own cursor, inside the same transaction as everything else the group commit writes. A refused row
+comes out as SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError` subclass for the driver's error (``IntegrityError``,
+``OperationalError``, ...), like any other statement's, with no bound parameter in it.
+
+On PostgreSQL a request's rows go in one ``executemany`` (psycopg pipelines it: one round trip), each row its own
+``INSERT``, so ``seq`` follows the order of the rows as it does on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+
+from .engines import driver_errors
+from .tables import messages
+
+#: The columns a new message fills; the others keep their defaults (NULL, 0).
+COLUMNS = ("id", "queue", "robot", "target_url", "source", "msgtype", "title", "payload", "status", "attempts",
+           "next_attempt_at", "expires_at", "created_at", "updated_at", "fingerprint", "duplicate_of", "duplicates",
+           "repeat_key")
+
+
+class InsertMessages:
+    """``insert(dbapi_conn, rows)``: the rows (dicts with :data:`COLUMNS`) stored in order; their ``seq``, in
+    order. ``dbapi_conn``: a pooled DBAPI connection in a write transaction (``Connection.connection`` of
+    :meth:`.Database.tx`, or what :meth:`.Database.raw_tx` yields)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        mark = "?" if dialect.name == "sqlite" else "%s"
+        names, marks = ", ".join(COLUMNS), ", ".join([mark] * len(COLUMNS))   # our own names, no input
+        self.sql = f"INSERT INTO {messages.name} ({names}) VALUES ({marks}) RETURNING seq"  # noqa: S608
+
+    def __call__(self, dbapi_conn: Any, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        params = [tuple(r[c] for c in COLUMNS) for r in rows]
+        cursor: Any = dbapi_conn.cursor()   # the driver's own: psycopg's executemany takes returning=
+        try:
+            with driver_errors(self.dialect, self.sql):
+                if len(params) > 1 and hasattr(cursor, "results"):   # psycopg 3: one pipelined round trip
+                    cursor.executemany(self.sql, params, returning=True)
+                    return [int(result.fetchone()[0]) for result in cursor.results()]
+                seqs = []
+                for p in params:
+                    cursor.execute(self.sql, p)
+                    seqs.append(int(cursor.fetchone()[0]))
+                return seqs
+        finally:
+            cursor.close()

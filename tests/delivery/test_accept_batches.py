@@ -1,0 +1,88 @@
+"""The group commit's plain batches (SQLite, known queues, no idempotency key, no suppression) are written on the
+DBAPI connection alone: a row the database refuses still fails alone, with no message text in the error, and
+the neighbours of its batch commit."""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+from delivery_helpers import T0, content_of, msg
+from gateway_harness import wait_until
+
+from dingrelay.delivery.sql import SqlStore
+from dingrelay.delivery.store import StorageUnavailable
+
+SECRET = "机密-poison-0123456789"
+
+
+def _refuse(store: SqlStore, text: str) -> None:
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TRIGGER poison BEFORE INSERT ON dr_messages WHEN NEW.title = '{text}' "
+                             "BEGIN SELECT RAISE(ABORT, 'refused row'); END")
+
+
+def _counting_raw_tx(store: SqlStore) -> list[int]:
+    """Count the transactions :meth:`Database.raw_tx` opens (the plain path)."""
+    opened: list[int] = []
+    raw_tx = store.db.raw_tx
+
+    def counted() -> AbstractContextManager[Any]:
+        opened.append(1)
+        return raw_tx()
+
+    store.db.raw_tx = counted  # type: ignore[method-assign]
+    return opened
+
+
+@pytest.fixture
+def store(sqlite_store: SqlStore) -> Iterator[SqlStore]:
+    sqlite_store.enqueue([msg("first")], now=T0)   # the queue's state row exists: later batches are plain
+    yield sqlite_store
+
+
+def test_a_refused_row_in_a_plain_batch_fails_alone_and_its_neighbours_commit(store: SqlStore) -> None:
+    _refuse(store, SECRET)
+    opened = _counting_raw_tx(store)
+    acceptor = store._accept
+    contents = ["good 0", "good 1", SECRET, "good 2"]
+    outcomes: dict[str, Any] = {}
+
+    def send(content: str) -> None:
+        try:
+            outcomes[content] = store.enqueue([msg(content)], now=T0)[0][0]
+        except StorageUnavailable as exc:
+            outcomes[content] = exc
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in contents]
+    with acceptor._leader:   # all four wait for the leadership, then are written as one batch
+        for t in threads:
+            t.start()
+        assert wait_until(lambda: len(acceptor._pending) == len(contents), 20)
+    for t in threads:
+        t.join(30)
+
+    refused = outcomes.pop(SECRET)
+    assert isinstance(refused, StorageUnavailable)
+    assert SECRET not in "".join(traceback.format_exception(refused))
+    assert {c: content_of(m.payload) for c, m in outcomes.items()} == {c: c for c in outcomes}
+    assert [content_of(m.payload) for m in store.due_heads(T0)] == ["first"]
+    assert store.counts()["queued"] == 1 + len(outcomes)
+    # the batch was plain; after its failure the queue is checked again through SQLAlchemy, once
+    assert 1 < len(opened) < 1 + len(contents)
+
+
+def test_a_plain_batch_is_committed_and_readable_by_another_store(store: SqlStore) -> None:
+    opened = _counting_raw_tx(store)
+    [m], created = store.enqueue([msg("plain")], now=T0)
+    assert created and opened == [1]
+    other = SqlStore(store.url, upgrade=False)
+    try:
+        got = other.get(m.id)
+        assert got is not None and content_of(got.payload) == "plain" and got.seq == m.seq
+    finally:
+        other.close()
