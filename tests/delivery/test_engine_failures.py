@@ -177,8 +177,9 @@ def test_a_group_commit_of_outcomes_the_database_refuses_is_written_again_and_no
     monkeypatch.setattr(group_module.GroupCommit, "_together", watched)
 
     with emu.serve(host="127.0.0.1", port=0) as server:
+        # a long lease (3 x the request timeout + 5 s): the refused outcomes are retried, never recovered by lease
         config = write_config(tmp_path / "c.yaml", emulator_url=server.url, robots=robots, sources={},
-                              storage_url=store_url, delivery=DELIVERY)
+                              storage_url=store_url, delivery={**DELIVERY, "request_timeout_seconds": 30})
         with _delivering(config):
             sent = {r.name: [f"巡检 {r.name}-{i}" for i in range(3)] for r in robots}
             for i in range(3):
