@@ -106,9 +106,8 @@ def fill(url: str, size: int, now: float, queues: Sequence[str], fanout: Sequenc
     ins_queue = _insert("dr_queue_state", ("queue",), mark)
     try:
         cur = raw.cursor()
-        if not pg:   # the fill only (the gateway opens the file with its own settings): no fsync, a big page cache
-            cur.execute("PRAGMA synchronous=OFF")
-            cur.execute("PRAGMA cache_size=-1000000")
+        if not pg:
+            cur.execute("PRAGMA synchronous=OFF")   # the fill only; the gateway opens the file with its own
         msgs: list[tuple[Any, ...]] = []
         atts: list[tuple[Any, ...]] = []
         snds: list[tuple[Any, ...]] = []
