@@ -285,3 +285,23 @@ def create_at_0001(url: str) -> list[str]:
     finally:
         engine.dispose()
     return [f"at0001id{n:012d}" for n in range(2)]
+
+
+def test_the_head_read_from_the_revision_files_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert head() == ScriptDirectory.from_config(config()).get_current_head()
+
+
+def test_a_process_opening_a_database_at_head_never_loads_alembic(tmp_path: Path) -> None:
+    """Alembic and Mako cost every process about 10 MB; only an upgrade needs them."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    SqlStore(url).close()   # migrated to head
+    probe = ("import sys; from dingrelay.delivery.sql import SqlStore; "
+             f"SqlStore({url!r}).close(); print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('alembic', 'mako')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr

@@ -8,38 +8,31 @@ commands the same way: ``server.shutdown_seconds`` for sends in flight, the rest
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
+import sys
 import threading
 
 import click
 
 from .options import config_option, fail, services_or_exit, settings_or_exit
 
-#: Beyond server.shutdown_seconds, how long granian waits for its worker to exit before killing it.
-KILL_GRACE_SECONDS = 3
-
 
 def run_server(config_path: str, listen: str, threads: int, *, shutdown_seconds: float = 10.0,
-               worker: bool = True) -> None:
-    """Serve the API on granian (chosen by measurement: README, Performance) in the foreground."""
-    from granian import Granian
-    from granian.constants import Interfaces
-
+               worker: bool = True, exec_: bool = False) -> None:
+    """Serve the API on granian in the foreground (:mod:`dingrelay.supervisor`). With ``exec_``, this process is
+    replaced by a fresh interpreter that runs only granian's supervisor (same pid, a third of the memory)."""
     others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
     if others:  # a forked child would inherit whatever lock those threads hold, and could hang forever
         raise RuntimeError(f"thread(s) running before the web server forks its worker: {', '.join(others)}")
-    os.environ["DINGRELAY_CONFIG"] = os.path.abspath(config_path)
-    os.environ["DINGRELAY_SUPERVISED"] = "1"
-    if not worker:
-        os.environ["DINGRELAY_NO_WORKER"] = "1"
-    host, _, port = listen.rpartition(":")
-    Granian(
-        "dingrelay.web.wsgi:create", factory=True, address=host.strip("[]"), port=int(port),
-        interface=Interfaces.WSGI, workers=1, blocking_threads=threads, backlog=2048, log_access=False,
-        workers_kill_timeout=math.ceil(shutdown_seconds) + KILL_GRACE_SECONDS,
-    ).serve()
+    from .. import supervisor
+
+    if exec_:
+        args = supervisor.argv(config_path, listen, threads, shutdown_seconds=shutdown_seconds, worker=worker)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(args[0], args)  # noqa: S606 (our own interpreter and module, no shell)
+    supervisor.serve(config_path, listen, threads, shutdown_seconds=shutdown_seconds, worker=worker)
 
 
 def _metrics_at(listen: str | None) -> str:
@@ -68,7 +61,7 @@ def serve(config_path: str | None, listen: str | None) -> None:
     click.echo(f"dingrelay serving on http://{listen or settings.server.listen} "
                f"(storage {settings.storage.masked()}, robots: {', '.join(settings.robots) or 'none'})")
     run_server(config_path, listen or settings.server.listen, settings.server.threads,
-               shutdown_seconds=settings.server.shutdown_seconds)
+               shutdown_seconds=settings.server.shutdown_seconds, exec_=True)
 
 
 @click.command()

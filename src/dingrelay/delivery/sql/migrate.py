@@ -6,19 +6,21 @@ The lock: on PostgreSQL a transaction-level advisory lock (one per schema), on S
 at head once they get it, and do nothing. Both databases run DDL inside transactions, so a failed migration leaves
 no half-made schema. The revisions live in ``migrations/versions``; the first one (``0001``) is the schema of
 dingrelay 0.1, and also brings a database made before migrations (no version table) to it in place.
+
+Alembic is imported only to upgrade (or to judge a revision this version does not know): the head revision is read
+from the revision files' ``revision`` / ``down_revision`` lines, so a process whose database is at head (every start
+but the first after an upgrade) never loads Alembic and Mako (about 10 MB of memory each process).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from sqlalchemy import column, inspect, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -26,6 +28,10 @@ from sqlalchemy.sql import Select
 
 from ..store import StorageUnavailable
 from .engines import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger("dingrelay.storage")
 
@@ -53,6 +59,8 @@ class Upgraded:
 
 def config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for our migrations, made in code; ``connection`` is the one they run on."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("path_separator", "os")
@@ -67,14 +75,28 @@ class SchemaError(Exception):
 
 @functools.cache
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(config())
 
 
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(?:[\"']([^\"']+)[\"']|None)", re.MULTILINE)
+
+
+@functools.cache
 def head() -> str:
-    """The revision this version of dingrelay needs."""
-    rev = _script().get_current_head()
-    assert rev is not None, f"no migrations in {MIGRATIONS}"
-    return rev
+    """The revision this version of dingrelay needs: the one no other revision file names as its
+    ``down_revision`` (read from the files, without Alembic; ``tests/storage`` checks it against Alembic's)."""
+    revisions, downs = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((m.group(1), m.group(2)) for m in _REVISION_LINE.finditer(path.read_text(encoding="utf-8")))
+        if found.get("revision"):
+            revisions.add(found["revision"])
+            if found.get("down_revision"):
+                downs.add(found["down_revision"])
+    heads = revisions - downs
+    assert len(heads) == 1, f"the migrations in {MIGRATIONS} have heads {sorted(heads)}, not one"
+    return heads.pop()
 
 
 def known(rev: str) -> bool:
@@ -115,6 +137,8 @@ def upgrade(db: Database) -> Upgraded:
             raise SchemaError(f"the database is at revision {before}, which this version of dingrelay does not "
                               f"know (its newest is {target}): a newer dingrelay upgraded it; run that version")
         if before != target:
+            from alembic import command
+
             log.info("upgrading the database schema from %s to %s", before or "none", target)
             command.upgrade(config(conn), target)
         after = _current(conn)

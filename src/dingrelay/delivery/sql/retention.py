@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, tuple_
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.engine import Connection
 
 from ..model import SESSION_ROBOT, Pruned, Status
@@ -83,13 +83,17 @@ class Pruning:
             return int(n_messages.rowcount), int(n_attempts.rowcount), len(seqs) >= limit
 
     def _idempotency(self, now: float, limit: int) -> tuple[int, bool]:
-        key = tuple_(idempotency_keys.c.source, idempotency_keys.c.key)
         with self.db.tx() as conn:
             old = conn.execute(select(idempotency_keys.c.source, idempotency_keys.c.key)
                                .where(idempotency_keys.c.created_at < now - IDEMPOTENCY_SECONDS)
                                .limit(limit)).all()
-            if old:
-                conn.execute(delete(idempotency_keys).where(key.in_([tuple(r) for r in old])))
+            by_source: dict[str, list[str]] = {}
+            for source, key in old:
+                by_source.setdefault(source, []).append(key)
+            # One primary-key probe per key: SQLite scans the whole table for a row-value IN (source, key).
+            for source, keys in by_source.items():
+                conn.execute(delete(idempotency_keys).where(idempotency_keys.c.source == source,
+                                                            idempotency_keys.c.key.in_(keys)))
         return len(old), len(old) >= limit
 
     def _sends(self, now: float, limit: int) -> tuple[int, bool]:
