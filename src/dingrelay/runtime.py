@@ -199,6 +199,9 @@ class Pruning:
             self._thread.join(_left(deadline))
 
 
+RELEASE_GRACE_SECONDS = 2.0   # past the deadline, how long stop() waits for the release of the sends in flight
+
+
 class Runtime:
     """Everything that runs in this process. ``deliver``: run the delivery worker (and retention); ``streams``: the
     stream clients of the bots with a ``client_id``; ``parent``: exit when that process (the server's supervisor) is
@@ -217,6 +220,8 @@ class Runtime:
         self.parent = parent
         self.metrics = MetricsEndpoint(services.gateway, metrics_listen) if metrics_listen else None
         self.stopping = False
+        self._deadline: float | None = None   # set at the server's signal (stop_delivering), with _draining
+        self._draining: threading.Thread | None = None
         self._started = False
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -259,7 +264,8 @@ class Runtime:
         if not first:
             self._stopped.wait()
             return
-        deadline = time.monotonic() + self.shutdown_seconds if deadline is None else deadline
+        if deadline is None:
+            deadline = self._deadline or time.monotonic() + self.shutdown_seconds
         log.info("stopping: sends in flight get %.1fs", _left(deadline))
         try:
             if self.streams is not None:
@@ -268,7 +274,9 @@ class Runtime:
                 self.pruning.stop(deadline)
             for acks in self.acks:
                 acks.stop(deadline)
-            if self.delivery is not None:
+            if self._draining is not None:  # its release of what is still in flight is a write: let it finish
+                self._draining.join(_left(deadline) + RELEASE_GRACE_SECONDS)
+            elif self.delivery is not None:
                 self.delivery.stop(deadline)
             if self.metrics is not None:
                 self.metrics.stop(deadline)
@@ -296,6 +304,20 @@ class Runtime:
             s.openapi.close()
         s.store.close()
 
+    def stop_delivering(self) -> None:
+        """At the server's signal, before it drains its HTTP requests: not ready any more, and the delivery loop
+        claims nothing more; its sends in flight get ``server.shutdown_seconds`` from now. :meth:`stop` finishes."""
+        with self._lock:
+            if self.stopping or self._deadline is not None:
+                return
+            self._deadline = time.monotonic() + self.shutdown_seconds
+            log.info("signalled: not ready; the delivery loop claims nothing more, sends in flight get %.1fs",
+                     self.shutdown_seconds)
+            if self.delivery is not None:
+                self._draining = threading.Thread(target=self.delivery.stop, args=(self._deadline,),
+                                                  name="dingrelay-delivery-stop", daemon=True)
+                self._draining.start()
+
     def stop_when_main_thread_ends(self) -> None:
         """For a process whose main thread belongs to a server (granian's worker, which returns from its serve
         loop on SIGTERM or SIGINT): stop this runtime as that thread ends, before the interpreter exits."""
@@ -311,7 +333,7 @@ class Runtime:
 
     def problems(self) -> list[str]:
         """Why this process is not ready, the database aside; empty when it is."""
-        found = ["shutting down"] if self.stopping else []
+        found = ["shutting down"] if self.stopping or self._deadline is not None else []
         if self.delivery is not None and (problem := self.delivery.problem()):
             found.append(problem)
         return found

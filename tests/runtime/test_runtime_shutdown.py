@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -174,3 +175,54 @@ def test_serve_refuses_to_fork_its_web_worker_while_another_thread_runs(tmp_path
     finally:
         gate.set()
         sender.join()
+
+
+def _slow_upload(url: str, seconds: float, stop: threading.Event) -> None:
+    """One POST /ding/send whose body trickles in over ``seconds``: a request granian must drain before it exits."""
+    body = json.dumps({"source": "heian-token", "title": "slow upload", "content": "x" * 200}).encode()
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=seconds + 10) as conn:
+        conn.sendall(b"POST /ding/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        for byte in body:
+            if stop.wait(seconds / len(body)):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:   # the worker is gone: what this request was for
+                return
+
+
+@pytest.mark.slow
+def test_sends_in_flight_are_released_by_the_deadline_even_while_a_slow_request_holds_the_http_drain(
+        tmp_path: Path) -> None:
+    """The delivery loop stops at the signal, not when granian has drained its HTTP requests: a slow upload that
+    keeps the drain going past the supervisor's kill must not turn a clean release into a killed worker."""
+    robots = [RobotSpec("a", keywords=["巡检"], rate_limit=1000, rate_window_seconds=1)]
+    emu = emulator_for(robots)
+    emu.inject(Fault(kind="latency", latency_seconds=30.0))   # every send outlasts the deadline
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    stop = threading.Event()
+    with emu.serve(host="127.0.0.1", port=0) as server:
+        config = write_config(tmp_path / "c.yaml", emulator_url=server.url, robots=robots,
+                              sources={"heian": {"token": "heian-token", "robots": ["a"]}},
+                              storage_url=db, server={"shutdown_seconds": SHUTDOWN_SECONDS})
+        gateway = GatewayProcess(config, free_port(), tmp_path / "serve.log")
+        gateway.start()
+        uploader = threading.Thread(target=_slow_upload, args=(gateway.url, 20.0, stop), daemon=True)
+        try:
+            with httpx.Client(base_url=gateway.url, timeout=5) as http:
+                assert http.post("/ding/send", json={"source": "heian-token", "title": "in flight",
+                                                     "content": "ok"}).status_code == 202
+            assert wait_until(lambda: _statuses(db).get("sending", 0) == 1, 30)
+            uploader.start()
+            time.sleep(0.5)
+            gateway.signal(signal.SIGTERM)
+            code = gateway.wait(SHUTDOWN_SECONDS + 30)
+            left = _statuses(db)
+        finally:
+            stop.set()
+            gateway.stop()
+    assert "Killing worker" in gateway.log()   # the upload held granian's drain until its supervisor's kill
+    assert code == 0
+    assert left == {"retrying": 1}   # released before that, back to the queue, not left to a lease
