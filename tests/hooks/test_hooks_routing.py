@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
 from gateway_harness import InProcessGateway
 from hooks_payloads import am_alert, am_payload
-from sqlalchemy import event
 
 from dingrelay.adapters.alertmanager import Alert, parse_alertmanager
 from dingrelay.adapters.routing import Mentions, Router, plan
@@ -145,18 +143,17 @@ def test_bad_mention_settings_name_their_key(source: dict[str, Any], key: str) -
 
 def test_a_group_split_across_robots_is_stored_all_or_nothing(gateway: InProcessGateway) -> None:
     """If storing fails, no card of the group is kept: Alertmanager's retry must not page a robot twice."""
-    def fail_oncall_insert(conn: object, cursor: object, statement: str, params: object, *_: object) -> None:
-        if statement.startswith("INSERT INTO dr_messages") and "oncall" in repr(params):
-            raise sqlite3.OperationalError("disk I/O error")
-
-    engine = gateway.services.store.engine
-    event.listen(engine, "before_cursor_execute", fail_oncall_insert)
+    store = gateway.services.store
+    with store.engine.begin() as conn:   # the database refuses the oncall card, as it would a full disk
+        conn.exec_driver_sql("CREATE TRIGGER refuse_oncall BEFORE INSERT ON dr_messages WHEN NEW.robot = 'oncall' "
+                             "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
     try:
         r = gateway.http.post("/hooks/alertmanager/am", headers={"Authorization": "Bearer am-token"},
                               json=am_payload(am_alert("DiskFull", severity="warning"),
                                               am_alert("DatabaseDown", severity="critical")))
     finally:
-        event.remove(engine, "before_cursor_execute", fail_oncall_insert)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TRIGGER refuse_oncall")
     assert r.status_code == 503 and r.json()["error"]["code"] == "storage_unavailable"
     assert gateway.services.store.counts()["queued"] == 0
     assert gateway.services.store.messages_for() == []

@@ -23,7 +23,9 @@ from .tables import messages
 #: The columns a new message fills; the others keep their defaults (NULL, 0).
 COLUMNS = ("id", "queue", "robot", "target_url", "source", "msgtype", "title", "payload", "status", "attempts",
            "next_attempt_at", "expires_at", "created_at", "updated_at", "fingerprint", "duplicate_of", "duplicates",
-           "repeat_key")
+           "repeat_key", "fallback")
+
+_COLUMN_SET = frozenset(COLUMNS)
 
 
 class InsertMessages:
@@ -38,6 +40,9 @@ class InsertMessages:
         self.sql = f"INSERT INTO {messages.name} ({names}) VALUES ({marks}) RETURNING seq"  # noqa: S608
 
     def __call__(self, dbapi_conn: Any, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        if rows and (keys := set(rows[0])) != _COLUMN_SET:   # a column added on one side only: never dropped
+            raise ValueError(f"new message rows must have exactly the columns {COLUMNS}; "
+                             f"extra {sorted(keys - _COLUMN_SET)}, missing {sorted(_COLUMN_SET - keys)}")
         params = [tuple(r[c] for c in COLUMNS) for r in rows]
         cursor: Any = dbapi_conn.cursor()   # the driver's own: psycopg's executemany takes returning=
         try:
