@@ -22,7 +22,7 @@ from sqlalchemy import event, text, update
 
 from dingrelay.delivery.model import Claim, NewMessage, Sent
 from dingrelay.delivery.sql import SqlStore
-from dingrelay.delivery.sql.claimsql import ClaimSql
+from dingrelay.delivery.sql.claimsql import RawSql
 from dingrelay.delivery.sql.tables import messages
 
 #: Tables whose size grows with traffic and history. dr_queue_state holds one row per queue (robots, live sessions).
@@ -40,13 +40,13 @@ def _new(robot: str, n: int) -> NewMessage:
 @pytest.fixture
 def captured(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
-    run_raw = ClaimSql.run
+    run_raw = RawSql.run
 
-    def capture_raw(self: ClaimSql, cursor: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        seen.append((sql, params))   # the claim's statements, run on the DBAPI cursor (no engine event sees them)
+    def capture_raw(self: RawSql, cursor: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        seen.append((sql, params))   # claim and outcome statements on the DBAPI cursor: no engine event sees them
         return run_raw(self, cursor, sql, params)
 
-    monkeypatch.setattr(ClaimSql, "run", capture_raw)
+    monkeypatch.setattr(RawSql, "run", capture_raw)
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         if not executemany and re.match(r"\s*(SELECT|UPDATE|DELETE)\b", statement, re.IGNORECASE):
