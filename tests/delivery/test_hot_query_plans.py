@@ -22,6 +22,7 @@ from sqlalchemy import event, text, update
 
 from dingrelay.delivery.model import Claim, NewMessage, Sent
 from dingrelay.delivery.sql import SqlStore
+from dingrelay.delivery.sql.claimsql import RawSql
 from dingrelay.delivery.sql.tables import messages
 
 #: Tables whose size grows with traffic and history. dr_queue_state holds one row per queue (robots, live sessions).
@@ -37,8 +38,15 @@ def _new(robot: str, n: int) -> NewMessage:
 
 
 @pytest.fixture
-def captured(store: SqlStore) -> Iterator[list[tuple[str, Any]]]:
+def captured(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
+    run_raw = RawSql.run
+
+    def capture_raw(self: RawSql, cursor: Any, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        seen.append((sql, params))   # claim and outcome statements on the DBAPI cursor: no engine event sees them
+        return run_raw(self, cursor, sql, params)
+
+    monkeypatch.setattr(RawSql, "run", capture_raw)
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         if not executemany and re.match(r"\s*(SELECT|UPDATE|DELETE)\b", statement, re.IGNORECASE):

@@ -91,7 +91,7 @@ class Worker:
         self.claim_batch = max(1, claim_batch)   # due heads claimed per transaction
         self._storms: dict[str, float] = {}   # queue in a storm -> when its last digest went
         self._wake = threading.Event()
-        self._active: frozenset[str] = frozenset()  # queues with a head, as of the last pass
+        self._active: frozenset[str] = frozenset()  # queues due or in flight here, as of the last pass
         self.recover_seconds = recover_seconds
         self.beat: float | None = None   # time.monotonic() of the loop's last turn
         self._stop = threading.Event()
@@ -115,9 +115,13 @@ class Worker:
         now = self.clock() if now is None else now
         waits: list[float] = []
         claimed = False
-        self._active = frozenset(self.store.active_queues())
+        heads = self.store.due_heads(now)
+        # Queues due now or with a send of ours in flight: each brings a pass of its own. Other active queues are
+        # left out: a message for one costs at most an extra pass, not a read of every queue's head every pass.
+        with self._in_flight_lock:
+            self._active = frozenset([h.queue for h in heads] + [c.message.queue for c, _ in self._in_flight.values()])
         wanted: list[tuple[StoredMessage, int, float]] = []
-        for head in self.store.due_heads(now):
+        for head in heads:
             if head.expires_at is not None and head.expires_at <= now and head.fallback is None:
                 self.store.dead(head, now=now, errcode=None, error=_expired(head))
                 self.metrics.outcome(robot_label(head.queue), "dead")

@@ -19,9 +19,10 @@ from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from .. import owner, ratelimit
 from ..model import Claim, NewMessage, Status, StoredMessage
 from .accept import INSERT_QUEUE, SELECT_QUEUE
+from .claimsql import ClaimSql, Row
 from .engines import Database
 from .rows import new_id, to_message
-from .tables import ACTIVE_SQL, messages, queue_state, sends
+from .tables import ACTIVE_SQL, messages, queue_state
 
 WAITING = (Status.QUEUED.value, Status.RETRYING.value)
 
@@ -50,6 +51,7 @@ class _Changed(Exception):
 class Claims:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._sql = ClaimSql(db.engine.dialect)
 
     def due_heads(self, now: float) -> list[StoredMessage]:
         """The oldest active message of each queue, when it is due and its queue is not paused or busy."""
@@ -76,8 +78,7 @@ class Claims:
         Returns the :class:`Claim`; or the time a rate slot frees up; or ``None`` when another worker holds the
         queue or the message is no longer the due head.
         """
-        with self.db.tx() as conn:
-            return self._claim(conn, head, now=now, limit=limit, window=window, lease=lease)
+        return self.claim_many([(head, limit, window)], now=now, lease=lease)[0]
 
     def claim_many(self, heads: Sequence[tuple[StoredMessage, int, float]], *, now: float, lease: float
                    ) -> list[Claim | float | None]:
@@ -87,51 +88,45 @@ class Claims:
         windows are as strict as one claim at a time; a failure rolls the whole batch back (nothing is claimed).
         """
         with self.db.tx() as conn:
-            return [self._claim(conn, head, now=now, limit=limit, window=window, lease=lease)
-                    for head, limit, window in heads]
+            cursor = conn.connection.cursor()
+            try:
+                return [self._claim(conn, cursor, head, now=now, limit=limit, window=window, lease=lease)
+                        for head, limit, window in heads]
+            finally:
+                cursor.close()
 
-    def _claim(self, conn: Connection, head: StoredMessage, *, now: float, limit: int, window: float,
+    def _claim(self, conn: Connection, cursor: Any, head: StoredMessage, *, now: float, limit: int, window: float,
                lease: float) -> Claim | float | None:
-        lock = select(queue_state.c.paused_until).where(queue_state.c.queue == head.queue)
-        if self.db.postgres:
-            lock = lock.with_for_update(skip_locked=True)
-        state = conn.execute(lock).first()
-        if state is None:
+        sql, run = self._sql, self._sql.run
+        state = run(cursor, sql.lock, (head.queue,))
+        if not state:
             if conn.execute(SELECT_QUEUE, {"q": head.queue}).first() is not None:
                 return None  # another worker holds this queue right now
             conn.execute(INSERT_QUEUE, {"queue": head.queue})  # lost (e.g. restored data): recreate it
             return now
-        if state.paused_until is not None and state.paused_until > now:
-            return float(state.paused_until)
+        paused_until = state[0][0]
+        if paused_until is not None and paused_until > now:
+            return float(paused_until)
         # Only the queue's oldest active message may go, and only when none of its messages is in flight.
-        ahead = conn.execute(select(messages.c.seq).where(
-            messages.c.queue == head.queue, messages.c.seq != head.seq, ACTIVE_SQL,
-            or_(messages.c.seq < head.seq, messages.c.status == Status.SENDING.value)).limit(1)).first()
-        if ahead is not None:
+        if run(cursor, sql.ahead, (head.queue, head.seq, head.seq)):
             return None
-        recent = conn.execute(select(sends.c.finished_at).where(
-            sends.c.queue == head.queue,
-            or_(sends.c.finished_at.is_(None), sends.c.finished_at > now - window))).scalars().all()
+        recent = [r[0] for r in run(cursor, sql.recent, (head.queue, now - window))]
         wait = ratelimit.next_slot(recent, limit=limit, window=window, now=now)
         if wait is not None:
             return wait
-        taken = conn.execute(
-            update(messages)
-            .where(messages.c.seq == head.seq, messages.c.status.in_(WAITING), messages.c.next_attempt_at <= now)
-            .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
-                    **leased(now, lease), updated_at=now))
-        if taken.rowcount != 1:
+        lease_cols = leased(now, lease)
+        taken = run(cursor, sql.take, (lease_cols["lease_until"], lease_cols["lease_owner"], now, head.seq, now))
+        if len(taken) != 1:
             return None
-        send_id = conn.execute(insert(sends).values(queue=head.queue, started_at=now)
-                               .returning(sends.c.id)).scalar_one()
-        row = conn.execute(select(messages).where(messages.c.seq == head.seq)).one()
+        send_id = run(cursor, sql.log_send, (head.queue, now))[0][0]
+        row: Any = Row(*taken[0])
         if row.digest_id is not None and row.digest_id != row.id:
             # The head of a digest that failed before: the whole batch goes again, as the same digest.
             conn.execute(update(messages).where(
                 messages.c.digest_id == row.digest_id, messages.c.seq != head.seq,
                 messages.c.status.in_(WAITING))
                 .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
-                        **leased(now, lease), updated_at=now))
+                        **lease_cols, updated_at=now))
             row = conn.execute(select(messages).where(messages.c.id == row.digest_id)).one()
         return Claim(message=to_message(row), send_id=int(send_id))
 

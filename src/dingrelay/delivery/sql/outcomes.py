@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, update
+from sqlalchemy import and_, delete, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ClauseElement
 
 from ..model import ACTIVE, Claim, Outcome, Sent, Status, StoredMessage
+from .claimsql import OutcomeSql
 from .engines import Database
 from .group import GroupCommit
 from .rows import RELEASED
-from .tables import attempts, messages, queue_state, sends
+from .tables import messages, queue_state, sends
 
 #: Send-log rows older than this can no longer matter to any rate window.
 _SEND_LOG_SECONDS = 86400
@@ -86,17 +88,42 @@ def _record(conn: Connection, message: StoredMessage, sent: Sent | None, outcome
     """The attempt that ended in ``outcome``, when the worker says what it measured."""
     if sent is None:
         return
-    conn.execute(insert(attempts).values(
-        message_id=message.id, started_at=sent.started_at, duration=sent.duration, http_status=sent.http_status,
-        errcode=errcode, errmsg=sent.errmsg, error=error, outcome=outcome.value))
+    sql = _sql(conn)
+    _raw(conn, sql, sql.record, (message.id, sent.started_at, sent.duration, sent.http_status, errcode, sent.errmsg,
+                                 error, outcome.value))
 
 
 def _finish(conn: Connection, claim: Claim, now: float, **values: Any) -> None:
     """Finish ``claim``'s message; for a digest, every message of its batch."""
     m = claim.message
-    target = (and_(messages.c.digest_id == m.id, messages.c.status == Status.SENDING.value) if m.is_digest
-              else messages.c.seq == m.seq)
-    conn.execute(update(sends).where(sends.c.id == claim.send_id).values(finished_at=now))
-    conn.execute(update(messages).where(target).values(updated_at=now, **RELEASED, **values))
+    sql = _sql(conn)
+    _raw(conn, sql, sql.close_send, (now, claim.send_id))
+    if m.is_digest or any(isinstance(v, ClauseElement) for v in values.values()):
+        target = (and_(messages.c.digest_id == m.id, messages.c.status == Status.SENDING.value) if m.is_digest
+                  else messages.c.seq == m.seq)
+        conn.execute(update(messages).where(target).values(updated_at=now, **RELEASED, **values))
+    else:   # the common case, a plain message given plain values: the statement as text
+        names = tuple(values)
+        _raw(conn, sql, sql.finish(names), (now, *values.values(), m.seq))
     if claim.send_id % 500 == 0:  # keep the send log short
         conn.execute(delete(sends).where(sends.c.finished_at < now - _SEND_LOG_SECONDS))
+
+
+_SQL: dict[str, OutcomeSql] = {}
+
+
+def _sql(conn: Connection) -> OutcomeSql:
+    """The outcome statements for ``conn``'s dialect (made once per dialect)."""
+    name = conn.dialect.name
+    sql = _SQL.get(name)
+    if sql is None:
+        sql = _SQL[name] = OutcomeSql(conn.dialect)
+    return sql
+
+
+def _raw(conn: Connection, sql: OutcomeSql, statement: str, params: tuple[Any, ...]) -> None:
+    cursor = conn.connection.cursor()
+    try:
+        sql.run(cursor, statement, params)
+    finally:
+        cursor.close()

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ..model import QueueState, StoredMessage
 from ..store import StorageUnavailable
+from .claimsql import RawSql
 from .engines import Database
 from .rows import to_message
 from .tables import ACTIVE_SQL, messages, queue_state
@@ -44,6 +45,7 @@ def reading(db: Database) -> Iterator[Connection]:
 class Reads:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._sql = RawSql(db.engine.dialect)
 
     def ping(self) -> None:
         """Raise unless the database answers."""
@@ -60,9 +62,21 @@ class Reads:
         return self.backlogs([queue]).get(queue, 0)
 
     def backlogs(self, queues: Sequence[str]) -> dict[str, int]:
+        """:meth:`backlog` of each of ``queues``, in one query (as text on the DBAPI cursor: the worker reads it for
+        every batch it claims)."""
+        queues = list(queues)
+        if not queues:
+            return {}
+        sql = self._sql
+        marks = ", ".join([sql.mark] * len(queues))
+        statement = (f"SELECT queue, count(*) FROM {messages.name} WHERE queue IN ({marks}) "  # noqa: S608
+                     f"AND {ACTIVE_SQL.text} GROUP BY queue")   # our own names and marks, no input
         with reading(self.db) as conn:
-            rows = conn.execute(select(messages.c.queue, func.count()).where(
-                messages.c.queue.in_(list(queues)), ACTIVE_SQL).group_by(messages.c.queue)).all()
+            cursor = conn.connection.cursor()
+            try:
+                rows = sql.run(cursor, statement, tuple(queues))
+            finally:
+                cursor.close()
         return {q: 0 for q in queues} | {r[0]: int(r[1]) for r in rows}
 
     def carried(self, digest_id: str) -> list[StoredMessage]:
