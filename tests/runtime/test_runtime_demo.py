@@ -79,8 +79,12 @@ def demo(tmp_path: Path, config: Path) -> Iterator[DemoProcess]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("run", range(3))
-def test_the_demo_delivers_its_samples_then_stops_on_sigterm_without_a_traceback(tmp_path: Path, run: int) -> None:
+@pytest.mark.parametrize(("run", "group"), [(0, False), (1, False), (2, False), (0, True), (1, True)],
+                         ids=["demo-0", "demo-1", "demo-2", "group-0", "group-1"])
+def test_the_demo_delivers_its_samples_then_stops_on_sigterm_without_a_traceback(
+        tmp_path: Path, run: int, group: bool) -> None:
+    """SIGTERM to the demo, or to its whole process group as `timeout` and systemd send it (the gateway's worker
+    then gets it twice: from the group and from its supervisor)."""
     config = _config(tmp_path, free_port(), free_port())
     with demo(tmp_path, config) as d:
         assert d.wait_for("Try it yourself", 90), d.output()[-3000:]
@@ -89,7 +93,10 @@ def test_the_demo_delivers_its_samples_then_stops_on_sigterm_without_a_traceback
         while d.received() != list(SAMPLE_TITLES) and time.monotonic() < deadline:
             time.sleep(0.1)
         received = d.received()
-        d.proc.send_signal(signal.SIGTERM)
+        if group:
+            os.killpg(d.proc.pid, signal.SIGTERM)
+        else:
+            d.proc.send_signal(signal.SIGTERM)
         code = d.proc.wait(EXIT_WITHIN)
     output = d.output()
     assert received == list(SAMPLE_TITLES), output[-3000:]
@@ -97,6 +104,7 @@ def test_the_demo_delivers_its_samples_then_stops_on_sigterm_without_a_traceback
     assert "helper: pong" in output
     assert "Traceback" not in output
     assert "Error" not in output.replace("error: ", "")   # no exception names either
+    assert "Killing worker" not in output   # it stopped by itself, not by its supervisor's kill
 
 
 @pytest.mark.slow

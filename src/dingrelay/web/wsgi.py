@@ -11,9 +11,11 @@ of lingering as an orphan.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import threading
 from types import FrameType
 from typing import Any
 
@@ -59,11 +61,21 @@ def _stop_delivering_at_the_signal(runtime: Runtime) -> None:
 
     def install_then_chain() -> Any:
         event = install()
+        # A handler may interrupt the main thread anywhere, even itself (the signal twice: to the process group,
+        # then from granian's supervisor), so it takes no lock: it writes a byte that a thread acts on.
+        wake_r, wake_w = os.pipe()
+
+        def act() -> None:
+            os.read(wake_r, 1)
+            runtime.stop_delivering()
+
+        threading.Thread(target=act, name="dingrelay-at-the-signal", daemon=True).start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             theirs = signal.getsignal(sig)
 
             def ours(signum: int, frame: FrameType | None, theirs: Any = theirs) -> None:
-                runtime.stop_delivering()
+                with contextlib.suppress(OSError):
+                    os.write(wake_w, b"!")
                 if callable(theirs):
                     theirs(signum, frame)
 
