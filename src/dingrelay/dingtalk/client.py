@@ -20,6 +20,7 @@ from .errors import DingTalkError, TransportError, error_for
 from .keywords import check_keywords
 from .masking import mask_text, mask_url
 from .messages import Message
+from .shards import ShardedHttp
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -49,7 +50,8 @@ class Robot:
 
 
 class RobotClient:
-    """Sends messages over one pooled ``httpx.Client``. Use as a context manager or call :meth:`close`."""
+    """Sends messages over pooled ``httpx.Client``\\ s (:mod:`.shards`: a few threads per pool). Use as a context
+    manager or call :meth:`close`."""
 
     def __init__(
         self,
@@ -62,12 +64,8 @@ class RobotClient:
     ) -> None:
         self._clock = clock
         _mask_httpx_request_log()
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=timeout,
-            headers={"User-Agent": user_agent},
-            limits=httpx.Limits(max_keepalive_connections=max_connections, max_connections=max_connections),
-        )
+        self._http = ShardedHttp(transport=transport, timeout=timeout, headers={"User-Agent": user_agent},
+                                 max_connections=max_connections)
 
     def __enter__(self) -> RobotClient:
         return self

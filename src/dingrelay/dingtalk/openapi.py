@@ -36,6 +36,7 @@ from .errors import (
 from .masking import Secret
 from .messages import Message
 from .msgkeys import MsgKeyParam, to_msg_key
+from .shards import ShardedHttp
 from .tokens import TOKEN_PATH, AccessToken, App, Clock, TokenCache
 
 log = logging.getLogger("dingrelay.dingtalk.openapi")
@@ -74,15 +75,15 @@ class BatchReceipt(Receipt):
 
 
 class OpenApiClient:
-    """Sends through the OpenAPI over one pooled ``httpx.Client``; use as a context manager or call :meth:`close`."""
+    """Sends through the OpenAPI over pooled ``httpx.Client``\\ s (:mod:`.shards`); use as a context manager or
+    call :meth:`close`."""
 
     def __init__(self, *, transport: httpx.BaseTransport | None = None,
                  timeout: httpx.Timeout | float = DEFAULT_TIMEOUT, clock: Clock = time.time,
                  user_agent: str = "dingrelay", max_connections: int = 50) -> None:
         self._clock = clock
-        self._http = httpx.Client(transport=transport, timeout=timeout, headers={"User-Agent": user_agent},
-                                  limits=httpx.Limits(max_keepalive_connections=max_connections,
-                                                      max_connections=max_connections))
+        self._http = ShardedHttp(transport=transport, timeout=timeout, headers={"User-Agent": user_agent},
+                                 max_connections=max_connections)
         self.tokens = TokenCache(self._fetch_token, clock=clock)
 
     def __enter__(self) -> OpenApiClient:
