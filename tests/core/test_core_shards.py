@@ -39,13 +39,16 @@ class _Robot(BaseHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256   # listen() backlog: 32 threads connect at once (socketserver's default is 5)
+
+
 @pytest.fixture
 def robot_server() -> Iterator[tuple[str, list[tuple[str, int]]]]:
     peers: ClassVar[list[tuple[str, int]]] = []
     handler = type("Handler", (_Robot,), {"peers": peers, "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    server.request_queue_size = 256
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
