@@ -310,3 +310,29 @@ def test_one_keep_alive_connection_carries_many_requests(start, ssl_context):
 
     assert results == [OK] * 5
     assert [m.text() for m in emu.messages()] == [f"监控 {i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_request_cut_off_mid_body_is_not_a_rejection_nor_a_message(start, client, framing):
+    """A sender killed while writing its request (kill -9 of the gateway) leaves half a body: DingTalk never sees
+    a request there, so neither a message nor a rejection; the next request on a new connection goes through."""
+    import socket
+    from urllib.parse import urlsplit
+
+    emu = start(robot())
+    url = urlsplit(emu.webhook_url("ops"))
+    body = json.dumps(text("巡检 半截")).encode()
+    if framing == "chunked":
+        head, cut = "Transfer-Encoding: chunked", f"{len(body):x}\r\n".encode() + body[:10]
+    else:
+        head, cut = f"Content-Length: {len(body)}", body[:10]
+    request = (f"POST {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+               f"Content-Type: application/json\r\n{head}\r\n\r\n").encode() + cut
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        assert sock.recv(1024) == b""          # closed without an answer
+
+    assert post(client, emu.webhook_url("ops"), text("巡检 完整")) == OK
+    assert [m.text() for m in emu.messages("ops")] == ["巡检 完整"]
+    assert emu.rejections() == []

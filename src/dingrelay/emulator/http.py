@@ -131,7 +131,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
-        body, size = self._read_body()
+        try:
+            body, size = self._read_body()
+        except _ClientGone:
+            # The connection closed before the whole body came (a sender killed mid-request): as at any HTTP
+            # server, there is no request to answer or record.
+            self.close_connection = True
+            return
         routes: dict[str, dict[str, Callable[[dict[str, list[str]], bytes], None]]] = {
             SEND_PATH: {"POST": self._webhook},
             SESSION_PATH: {"POST": self._webhook},
@@ -279,13 +285,18 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0 or length > READ_CAP_BYTES:
             self.close_connection = True
             return b"", max(length, 0)
-        return self.rfile.read(length), length
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise _ClientGone
+        return body, length
 
     def _read_chunked(self) -> tuple[bytes, int]:
         chunks: list[bytes] = []
         total = 0
         while True:
             line = self.rfile.readline(1024)
+            if not line:
+                raise _ClientGone
             try:
                 size = int(line.split(b";", 1)[0].strip() or b"x", 16)
             except ValueError:
@@ -299,7 +310,10 @@ class _Handler(BaseHTTPRequestHandler):
             if total > READ_CAP_BYTES:
                 self.close_connection = True
                 return b"", total
-            chunks.append(self.rfile.read(size))
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise _ClientGone
+            chunks.append(chunk)
             self.rfile.readline(1024)  # CRLF after the chunk
 
     def _send_json(self, status: int, payload: dict[str, Any], *, close: bool = False) -> None:
@@ -366,3 +380,7 @@ class EmulatorServer:
 
     def __repr__(self) -> str:
         return f"EmulatorServer({self.url!r}, running={self.running})"
+
+
+class _ClientGone(Exception):
+    """The sender's connection ended in the middle of its request."""
