@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 
 from ..model import SESSION_PREFIX, NewMessage, Status, StoredMessage
 from ..store import StorageUnavailable
-from .engines import Database
+from .engines import Database, driver_errors
 from .inserts import InsertMessages
 from .reads import get_many
 from .rows import new_id
@@ -40,6 +40,8 @@ _INSERT_IDEMPOTENCY = insert(idempotency_keys)
 INSERT_QUEUE = insert(queue_state)
 SELECT_QUEUE = select(queue_state.c.queue).where(queue_state.c.queue == bindparam("q"))
 _SELECT_QUEUE_FOR_UPDATE = SELECT_QUEUE.with_for_update()
+_LOCK_QUEUES = (f"SELECT queue FROM {queue_state.name} WHERE queue = ANY(%s) "  # noqa: S608 (our own name)
+                "ORDER BY queue COLLATE \"C\" FOR UPDATE")   # Python's order of str
 #: The messages shown (or to be shown) lately for some repeat keys, oldest first: one range of dr_messages_repeat
 #: per key.
 _SHOWN = (select(messages.c.repeat_key, messages.c.fingerprint, messages.c.id)
@@ -130,8 +132,7 @@ class Acceptor:
                         job.result = (self._insert(job, raw), True)
                 return None
             with self.db.tx() as conn:
-                for q in queues:
-                    self._ensure_queue(conn, q)
+                self._ensure_queues(conn, queues)
                 for job in jobs:
                     if job.idempotency is None:
                         job.result = (self._insert(job, conn.connection, conn), True)
@@ -198,6 +199,28 @@ class Acceptor:
             fingerprint=r["fingerprint"], duplicate_of=r["duplicate_of"], duplicates=r["duplicates"],
             repeat_key=r["repeat_key"], fallback=r["fallback"])
             for r, seq in zip(rows, seqs, strict=True)]
+
+    def _ensure_queues(self, conn: Connection, queues: Sequence[str]) -> None:
+        """:meth:`_ensure_queue` for each of ``queues`` (sorted). On PostgreSQL the rows that exist are locked by one
+        statement, in ``queue`` order (the order one at a time would take them, so two batches cannot deadlock), and
+        only the missing ones go one at a time."""
+        if not self.db.postgres or len(queues) < 2:
+            for q in queues:
+                self._ensure_queue(conn, q)
+            return
+        cursor = conn.connection.cursor()
+        try:
+            with driver_errors(conn.dialect, _LOCK_QUEUES):
+                cursor.execute(_LOCK_QUEUES, (list(queues),))
+                locked = {r[0] for r in cursor.fetchall()}
+        finally:
+            cursor.close()
+        for q in queues:
+            if q in locked:
+                if not q.startswith(SESSION_PREFIX):
+                    self._known_queues.add(q)
+            else:
+                self._ensure_queue(conn, q)
 
     def _ensure_queue(self, conn: Connection, queue: str) -> None:
         """Create the queue's state row if needed and hold it until commit (PostgreSQL; SQLite has one writer).
