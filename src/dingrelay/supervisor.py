@@ -23,6 +23,9 @@ def serve(config_path: str, listen: str, threads: int, *, shutdown_seconds: floa
     from granian import Granian
     from granian.constants import Interfaces
 
+    # httpx imports its command-line tool (httpx._main: click, rich, pygments) whenever those are installed, ~6 MB
+    # in the worker, which never runs it. The worker is forked from here and inherits the block.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]  # None: "no such module"
     os.environ["DINGRELAY_CONFIG"] = os.path.abspath(config_path)
     os.environ["DINGRELAY_SUPERVISED"] = "1"
     if not worker:

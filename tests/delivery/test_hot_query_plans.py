@@ -47,6 +47,13 @@ def captured(store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[
         return run_raw(self, cursor, sql, params)
 
     monkeypatch.setattr(RawSql, "run", capture_raw)
+    run_many = RawSql.run_many
+
+    def capture_many(self: RawSql, cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        seen.extend((sql, params) for params in rows)   # a group commit's outcome statements, run once per batch
+        run_many(self, cursor, sql, rows)
+
+    monkeypatch.setattr(RawSql, "run_many", capture_many)
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         if not executemany and re.match(r"\s*(SELECT|UPDATE|DELETE)\b", statement, re.IGNORECASE):

@@ -29,13 +29,27 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 from ..dingtalk.messages import MAX_BODY_BYTES, Markdown, dumps
 from .model import StoredMessage
+
+
+@dataclass(frozen=True)
+class Digests:
+    """When the worker sends a robot's backlog as digests, and what it needs to build them."""
+
+    after_seconds: float = 120.0
+    keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)   # robot name -> its keywords
+    max_bytes: Mapping[str, int] = field(default_factory=dict)   # robot name -> its largest body (app robots: less)
+    max_messages: int = 1500   # the most messages read to build one digest (a compact digest holds ~1,000)
+
+    def wanted(self, backlog: int, limit: int, window: float) -> bool:
+        """Would ``backlog`` take longer than :attr:`after_seconds` to drain at ``limit`` per ``window``?"""
+        return backlog / limit * window > self.after_seconds
 
 
 class Level(IntEnum):

@@ -202,6 +202,14 @@ class Claim:
     send_id: int
 
 
+class RateWait(float):
+    """What a claim returns when the robot's rate window is full: the earliest time another send may start.
+
+    It is a lower bound whatever else happens: a window only fills as sends are added (by any worker or instance),
+    and a send frees its slot no sooner than ``window`` after it finished. So a worker may leave the queue alone
+    until then. (A pause is not one: a person may release it early.)"""
+
+
 @dataclass(frozen=True)
 class QueueState:
     queue: str

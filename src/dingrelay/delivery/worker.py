@@ -8,8 +8,9 @@ then every send is a digest (a storm that slows down would otherwise spend the r
 and leave the rest waiting a window). While it lasts, the robot's sends are spaced ``window / limit`` apart, so its
 budget is spread over the window and each digest gathers what arrived since the last one.
 
-Every send attempt goes on record with its outcome (:class:`~.model.Sent`: when it started, how long it took, DingTalk's
-HTTP status and errmsg), in the outcome's own transaction.
+A queue whose rate window is full (its claim answered a :class:`~.model.RateWait`) is not claimed again before
+its slot frees, and new messages for it wake no pass. Every send attempt goes on record with its outcome
+(:class:`~.model.Sent`: when it started, how long it took, DingTalk's HTTP status and errmsg).
 
 Liveness: ``run_forever`` records a heartbeat (:attr:`Worker.beat`) on every turn of its loop and re-queues sends
 whose lease expired (``store.recover``) every :attr:`Worker.recover_seconds`, not only at start. Writing a send's
@@ -23,9 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..dingtalk.client import Receipt
@@ -33,8 +33,9 @@ from ..dingtalk.errors import ApiError, DingTalkError, OpenApiError, TransportEr
 from ..dingtalk.masking import mask_text
 from ..dingtalk.messages import MAX_BODY_BYTES
 from . import digest
+from .digest import Digests
 from .metrics import NO_METRICS, Metrics, robot_label
-from .model import Claim, NewMessage, Sent, StoredMessage
+from .model import Claim, NewMessage, RateWait, Sent, StoredMessage
 from .retry import Action, RetryPolicy
 from .sender import Sender
 from .store import Store
@@ -43,20 +44,6 @@ log = logging.getLogger("dingrelay.delivery")
 
 Limits = Callable[[str], tuple[int, float]]
 """queue name -> (messages allowed, window seconds)."""
-
-
-@dataclass(frozen=True)
-class Digests:
-    """When the worker sends a robot's backlog as digests, and what it needs to build them."""
-
-    after_seconds: float = 120.0
-    keywords: Mapping[str, Sequence[str]] = field(default_factory=dict)   # robot name -> its keywords
-    max_bytes: Mapping[str, int] = field(default_factory=dict)   # robot name -> its largest body (app robots: less)
-    max_messages: int = 1500   # the most messages read to build one digest (a compact digest holds ~1,000)
-
-    def wanted(self, backlog: int, limit: int, window: float) -> bool:
-        """Would ``backlog`` take longer than :attr:`after_seconds` to drain at ``limit`` per ``window``?"""
-        return backlog / limit * window > self.after_seconds
 
 
 class Worker:
@@ -90,6 +77,7 @@ class Worker:
         self.metrics = metrics
         self.claim_batch = max(1, claim_batch)   # due heads claimed per transaction
         self._storms: dict[str, float] = {}   # queue in a storm -> when its last digest went
+        self._full: dict[str, float] = {}   # queue whose rate window was full -> when a slot frees (RateWait)
         self._wake = threading.Event()
         self._active: frozenset[str] = frozenset()  # queues due or in flight here, as of the last pass
         self.recover_seconds = recover_seconds
@@ -118,10 +106,18 @@ class Worker:
         heads = self.store.due_heads(now)
         # Queues due now or with a send of ours in flight: each brings a pass of its own. Other active queues are
         # left out: a message for one costs at most an extra pass, not a read of every queue's head every pass.
+        full = self._full
         with self._in_flight_lock:
-            self._active = frozenset([h.queue for h in heads] + [c.message.queue for c, _ in self._in_flight.values()])
+            self._active = frozenset([h.queue for h in heads] + [c.message.queue for c, _ in self._in_flight.values()]
+                                     + [q for q, t in full.items() if t > now])
         wanted: list[tuple[StoredMessage, int, float]] = []
         for head in heads:
+            slot = full.get(head.queue)
+            if slot is not None:
+                if slot > now:  # its window is full until then, whoever sends meanwhile: no claim before it
+                    waits.append(slot)
+                    continue
+                del full[head.queue]
             if head.expires_at is not None and head.expires_at <= now and head.fallback is None:
                 self.store.dead(head, now=now, errcode=None, error=_expired(head))
                 self.metrics.outcome(robot_label(head.queue), "dead")
@@ -138,6 +134,8 @@ class Worker:
             claims = [(r, limit, window) for r, (_, limit, window) in zip(results, batch, strict=True)
                       if isinstance(r, Claim)]
             waits += [r for r in results if isinstance(r, float)]
+            full.update((head.queue, r) for r, (head, _, _) in zip(results, batch, strict=True)
+                        if isinstance(r, RateWait))
             backlogs = self._backlogs([c for c, _, _ in claims])
             for claim, limit, window in claims:
                 claimed = True
@@ -369,6 +367,9 @@ class Worker:
                 self._wake.wait(timeout)
 
     def _recover(self) -> None:
+        now = self.clock()
+        for queue in [q for q, t in self._full.items() if t <= now]:  # queues gone quiet (sessions come and go)
+            del self._full[queue]
         try:
             recovered = self.store.recover(now=self.clock())
         except Exception:

@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from .. import owner, ratelimit
-from ..model import Claim, NewMessage, Status, StoredMessage
+from ..model import Claim, NewMessage, RateWait, Status, StoredMessage
 from .accept import INSERT_QUEUE, SELECT_QUEUE
+from .batchclaim import BatchClaimSql, claim_batch
 from .claimsql import ClaimSql, Row
 from .engines import Database
 from .rows import new_id, to_message
@@ -52,6 +53,7 @@ class Claims:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._sql = ClaimSql(db.engine.dialect)
+        self._batch = BatchClaimSql(db.engine.dialect) if db.postgres else None   # SQLite: one at a time, in-process
 
     def due_heads(self, now: float) -> list[StoredMessage]:
         """The oldest active message of each queue, when it is due and its queue is not paused or busy."""
@@ -75,8 +77,8 @@ class Claims:
               ) -> Claim | float | None:
         """Take ``head`` for sending if its robot's budget allows.
 
-        Returns the :class:`Claim`; or the time a rate slot frees up; or ``None`` when another worker holds the
-        queue or the message is no longer the due head.
+        Returns the :class:`Claim`; or the time a rate slot frees up (a :class:`~..model.RateWait`) or the pause
+        ends; or ``None`` when another worker holds the queue or the message is no longer the due head.
         """
         return self.claim_many([(head, limit, window)], now=now, lease=lease)[0]
 
@@ -90,6 +92,12 @@ class Claims:
         with self.db.tx() as conn:
             cursor = conn.connection.cursor()
             try:
+                if self._batch is not None and len(heads) > 1:
+                    cols = leased(now, lease)
+                    return claim_batch(
+                        self._batch, cursor, heads, now=now, lease_until=cols["lease_until"], owner=cols["lease_owner"],
+                        lone=lambda h: self._claim(conn, cursor, h[0], now=now, limit=h[1], window=h[2], lease=lease),
+                        finish=lambda row, send_id: self._taken(conn, row, send_id, now=now, lease=lease))
                 return [self._claim(conn, cursor, head, now=now, limit=limit, window=window, lease=lease)
                         for head, limit, window in heads]
             finally:
@@ -113,22 +121,25 @@ class Claims:
         recent = [r[0] for r in run(cursor, sql.recent, (head.queue, now - window))]
         wait = ratelimit.next_slot(recent, limit=limit, window=window, now=now)
         if wait is not None:
-            return wait
+            return RateWait(wait)
         lease_cols = leased(now, lease)
         taken = run(cursor, sql.take, (lease_cols["lease_until"], lease_cols["lease_owner"], now, head.seq, now))
         if len(taken) != 1:
             return None
         send_id = run(cursor, sql.log_send, (head.queue, now))[0][0]
-        row: Any = Row(*taken[0])
+        return self._taken(conn, Row(*taken[0]), int(send_id), now=now, lease=lease)
+
+    def _taken(self, conn: Connection, row: Any, send_id: int, *, now: float, lease: float) -> Claim:
+        """The claim of the head ``row`` just taken (its send logged as ``send_id``)."""
         if row.digest_id is not None and row.digest_id != row.id:
             # The head of a digest that failed before: the whole batch goes again, as the same digest.
             conn.execute(update(messages).where(
-                messages.c.digest_id == row.digest_id, messages.c.seq != head.seq,
+                messages.c.digest_id == row.digest_id, messages.c.seq != row.seq,
                 messages.c.status.in_(WAITING))
                 .values(status=Status.SENDING.value, attempts=messages.c.attempts + 1,
-                        **lease_cols, updated_at=now))
+                        **leased(now, lease), updated_at=now))
             row = conn.execute(select(messages).where(messages.c.id == row.digest_id)).one()
-        return Claim(message=to_message(row), send_id=int(send_id))
+        return Claim(message=to_message(row), send_id=send_id)
 
     def following(self, claim: Claim, *, limit: int) -> list[StoredMessage]:
         """Up to ``limit`` messages waiting right behind ``claim``'s message in its queue, in order."""

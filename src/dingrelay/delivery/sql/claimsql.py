@@ -40,6 +40,11 @@ class RawSql:
             cursor.execute(sql, params)
             return cursor.fetchall() if cursor.description is not None else []
 
+    def run_many(self, cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Execute ``sql`` once per row of parameters (psycopg pipelines them: one round trip for all)."""
+        with driver_errors(self.dialect, sql):
+            cursor.executemany(sql, rows)
+
 
 class ClaimSql(RawSql):
     """The claim's statements for ``dialect``."""

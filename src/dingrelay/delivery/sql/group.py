@@ -12,12 +12,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from .claimsql import RawSql
 from .engines import Database
 
-Write = Callable[[Connection], None]
+Statements = list[tuple[str, tuple[Any, ...]]]
+#: A write: a function of the shared transaction's connection, or plain statements with their parameters. The
+#: statements of a batch's writes are run together, each statement once for all its rows (``executemany``: on
+#: PostgreSQL one round trip, not one per row), in the order each first appears.
+Write = Callable[[Connection], None] | Statements
 
 
 @dataclass
@@ -30,6 +36,7 @@ class _Job:
 class GroupCommit:
     def __init__(self, db: Database, *, max_batch: int = 256) -> None:
         self.db = db
+        self._raw = RawSql(db.engine.dialect)
         self.max_batch = max_batch
         self._pending: list[_Job] = []
         self._pending_lock = threading.Lock()
@@ -63,8 +70,15 @@ class GroupCommit:
         """Run ``jobs`` in one transaction; on failure every job carries the error. True if committed."""
         try:
             with self.db.tx() as conn:
+                planned: dict[str, list[tuple[Any, ...]]] = {}
                 for job in jobs:
-                    job.write(conn)
+                    if callable(job.write):
+                        job.write(conn)
+                    else:
+                        for sql, params in job.write:
+                            planned.setdefault(sql, []).append(params)
+                if planned:
+                    self._run_planned(conn, planned)
         except Exception as exc:
             for job in jobs:
                 job.error = exc
@@ -72,3 +86,11 @@ class GroupCommit:
         for job in jobs:
             job.error = None
         return True
+
+    def _run_planned(self, conn: Connection, planned: dict[str, list[tuple[Any, ...]]]) -> None:
+        cursor = conn.connection.cursor()
+        try:
+            for sql, rows in planned.items():
+                self._raw.run_many(cursor, sql, rows)
+        finally:
+            cursor.close()

@@ -19,12 +19,13 @@ from sqlalchemy.sql.elements import ClauseElement
 from ..model import ACTIVE, Claim, Outcome, Sent, Status, StoredMessage
 from .claimsql import OutcomeSql
 from .engines import Database
-from .group import GroupCommit
+from .group import GroupCommit, Statements
 from .rows import RELEASED
 from .tables import messages, queue_state, sends
 
 #: Send-log rows older than this can no longer matter to any rate window.
 _SEND_LOG_SECONDS = 86400
+_PRUNE_EVERY = 500   # sends: the outcome of every 500th also deletes the send log's old rows
 
 
 class Outcomes:
@@ -32,24 +33,45 @@ class Outcomes:
         self.db = db
         self.notify = notify
         self._group = GroupCommit(db)   # delivered and retried sends: one commit for those finishing together
+        self._sql = OutcomeSql(db.engine.dialect)
 
     def delivered(self, claim: Claim, *, now: float, sent: Sent | None = None) -> None:
+        values: dict[str, Any] = {"status": Status.DELIVERED.value, "delivered_at": now}
+
         def write(conn: Connection) -> None:
             _record(conn, claim.message, sent, Outcome.DELIVERED, errcode=0, error=None)
-            _finish(conn, claim, now, status=Status.DELIVERED.value, delivered_at=now)
+            _finish(conn, claim, now, **values)
 
-        self._group.run(write)
+        self._group.run(self._planned(claim, sent, Outcome.DELIVERED, 0, None, now, values) or write)
         self.notify(None)
 
     def retry(self, claim: Claim, *, now: float, at: float, errcode: int | None, error: str,
               sent: Sent | None = None) -> None:
+        values: dict[str, Any] = {"status": Status.RETRYING.value, "next_attempt_at": at, "last_errcode": errcode,
+                                  "last_error": error}
+
         def write(conn: Connection) -> None:
             _record(conn, claim.message, sent, Outcome.RETRY, errcode=errcode, error=error)
-            _finish(conn, claim, now, status=Status.RETRYING.value, next_attempt_at=at,
-                    last_errcode=errcode, last_error=error)
+            _finish(conn, claim, now, **values)
 
-        self._group.run(write)
+        self._group.run(self._planned(claim, sent, Outcome.RETRY, errcode, error, now, values) or write)
         self.notify(None)
+
+    def _planned(self, claim: Claim, sent: Sent | None, outcome: Outcome, errcode: int | None, error: str | None,
+                 now: float, values: dict[str, Any]) -> Statements | None:
+        """The common outcome (a plain message, plain values) as the statements :func:`_record` and :func:`_finish`
+        would run, so that a group commit runs each once for its whole batch; ``None`` for the other cases."""
+        m = claim.message
+        if m.is_digest or claim.send_id % _PRUNE_EVERY == 0:
+            return None
+        sql = self._sql
+        plan: Statements = []
+        if sent is not None:
+            plan.append((sql.record, (m.id, sent.started_at, sent.duration, sent.http_status, errcode, sent.errmsg,
+                                      error, outcome.value)))
+        plan.append((sql.close_send, (now, claim.send_id)))
+        plan.append((sql.finish(tuple(values)), (now, *values.values(), m.seq)))
+        return plan
 
     def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str,
               sent: Sent | None = None) -> None:
@@ -105,7 +127,7 @@ def _finish(conn: Connection, claim: Claim, now: float, **values: Any) -> None:
     else:   # the common case, a plain message given plain values: the statement as text
         names = tuple(values)
         _raw(conn, sql, sql.finish(names), (now, *values.values(), m.seq))
-    if claim.send_id % 500 == 0:  # keep the send log short
+    if claim.send_id % _PRUNE_EVERY == 0:  # keep the send log short
         conn.execute(delete(sends).where(sends.c.finished_at < now - _SEND_LOG_SECONDS))
 
 
