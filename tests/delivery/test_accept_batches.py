@@ -59,19 +59,23 @@ def test_a_refused_row_in_a_plain_batch_fails_alone_and_its_neighbours_commit(st
             outcomes[content] = exc
 
     threads = [threading.Thread(target=send, args=(c,)) for c in contents]
-    with acceptor._leader:   # all four wait for the leadership, then are written as one batch
+    blocker = threading.Thread(target=send, args=("blocker",))
+    with store.db._write_lock:   # the blocker's batch waits for the database; all four queue behind it
+        blocker.start()
+        assert wait_until(lambda: acceptor._batches._leading and not acceptor._batches._pending, 20)
         for t in threads:
             t.start()
-        assert wait_until(lambda: len(acceptor._pending) == len(contents), 20)
-    for t in threads:
+        assert wait_until(lambda: len(acceptor._batches._pending) == len(contents), 20)
+    for t in [blocker, *threads]:   # then the four are written as one batch
         t.join(30)
+    assert content_of(outcomes.pop("blocker").payload) == "blocker"
 
     refused = outcomes.pop(SECRET)
     assert isinstance(refused, StorageUnavailable)
     assert SECRET not in "".join(traceback.format_exception(refused))
     assert {c: content_of(m.payload) for c, m in outcomes.items()} == {c: c for c in outcomes}
     assert [content_of(m.payload) for m in store.due_heads(T0)] == ["first"]
-    assert store.counts()["queued"] == 1 + len(outcomes)
+    assert store.counts()["queued"] == 2 + len(outcomes)   # first, the blocker, the good ones
     # the batch was plain; after its failure the queue is checked again through SQLAlchemy, once
     assert 1 < len(opened) < 1 + len(contents)
 

@@ -127,7 +127,7 @@ def test_a_refused_write_in_a_group_commit_fails_alone_and_its_neighbours_commit
     others = [threading.Thread(target=write, args=(n,)) for n in (1, 2, 3)]
     for t in others:
         t.start()
-    assert wait_until(lambda: len(group._pending) == 3, 10)
+    assert wait_until(lambda: len(group._batches._pending) == 3, 10)
     release.set()
     for t in (first, *others):
         t.join(10)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from ..model import SESSION_PREFIX, NewMessage, Status, StoredMessage
 from ..store import StorageUnavailable
 from .engines import Database, driver_errors
+from .group import Batches
 from .inserts import InsertMessages
 from .reads import get_many
 from .rows import new_id
@@ -63,7 +63,6 @@ class _Job:
     suppress_seconds: float = 0.0
     result: tuple[list[StoredMessage], bool] | None = None
     error: Exception | None = None
-    finished: bool = False
 
 
 class Acceptor:
@@ -72,9 +71,7 @@ class Acceptor:
     def __init__(self, db: Database, notify: Callable[[frozenset[str] | None], None]) -> None:
         self.db = db
         self.notify = notify
-        self._pending: list[_Job] = []
-        self._pending_lock = threading.Lock()
-        self._leader = threading.Lock()
+        self._batches: Batches[_Job] = Batches(self._write_batch)   # group commit: all that waits, together
         self._known_queues: set[str] = set()
         self._insert_rows: Callable[[Any, Sequence[dict[str, Any]]], list[int]] = InsertMessages(
             db.engine.dialect)
@@ -91,13 +88,7 @@ class Acceptor:
         is stored ``suppressed``, never sent.
         """
         job = _Job(list(new), now, idempotency, suppress_seconds)
-        with self._pending_lock:
-            self._pending.append(job)
-        with self._leader:
-            if not job.finished:
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                self._write_batch(batch)
+        self._batches.run(job)
         if job.error is not None:
             raise job.error
         assert job.result is not None
@@ -109,16 +100,12 @@ class Acceptor:
         """Write ``batch`` in one transaction. If the database refuses it, write each job again in a transaction
         of its own, so only the job it refuses fails and its neighbours still commit; unless the database is
         unreachable: then the jobs left fail alike, without waiting on the database for each."""
-        try:
-            failure = self._write_together(batch)
-            if failure is not None and len(batch) > 1:
-                for job in batch:
-                    failure = self._write_together([job])
-                    if failure is not None and _unreachable(failure):
-                        break  # the jobs not yet re-run keep the batch's error
-        finally:
+        failure = self._write_together(batch)
+        if failure is not None and len(batch) > 1:
             for job in batch:
-                job.finished = True
+                failure = self._write_together([job])
+                if failure is not None and _unreachable(failure):
+                    break  # the jobs not yet re-run keep the batch's error
 
     def _write_together(self, jobs: list[_Job]) -> Exception | None:
         """Write ``jobs`` in one transaction: each gets its result, or all get the error, which is returned."""
