@@ -3,67 +3,23 @@ connections reused, one SSL context, everything closed at the end."""
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import httpx
 import pytest
+from anywhere import anywhere
 
 from dingrelay.dingtalk import Robot, RobotClient, Text
 from dingrelay.dingtalk import shards as shards_module
 from dingrelay.dingtalk.shards import THREADS_PER_SHARD, ShardedHttp
 
 
-class _Robot(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"   # keep-alive, as DingTalk
-    peers: ClassVar[list[tuple[str, int]]] = []
-    lock = threading.Lock()
-
-    def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        json.loads(self.rfile.read(length))
-        with self.lock:
-            self.peers.append(self.client_address)
-        body = b'{"errcode":0,"errmsg":"ok"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256   # listen() backlog: 32 threads connect at once (socketserver's default is 5)
-
-
-@pytest.fixture
-def robot_server() -> Iterator[tuple[str, list[tuple[str, int]]]]:
-    peers: ClassVar[list[tuple[str, int]]] = []
-    handler = type("Handler", (_Robot,), {"peers": peers, "lock": threading.Lock()})
-    server = _Server(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/robot/send?access_token=tok", peers
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_many_threads_sending_at_once_all_deliver_over_reused_connections(
-        robot_server: tuple[str, list[tuple[str, int]]]) -> None:
-    webhook, peers = robot_server
+def test_many_threads_sending_at_once_all_deliver_over_reused_connections() -> None:
     threads, rounds = 32, 6
-    with RobotClient(max_connections=64) as client:
-        robot = Robot(webhook=webhook, secret="SECxyz", name="ops")
+    with anywhere() as robot_server, RobotClient(max_connections=64) as client:
+        peers = robot_server.peers
+        robot = Robot(webhook=f"{robot_server.url}/robot/send?access_token=tok", secret="SECxyz", name="ops")
 
         def send_some(i: int) -> int:
             return sum(client.send(robot, Text(content=f"巡检 {i}/{n}")).errcode == 0 for n in range(rounds))

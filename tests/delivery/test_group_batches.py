@@ -36,6 +36,20 @@ def _callers(batches: Batches[int], items: range, returned: list[tuple[int, bool
     return threads
 
 
+def _all_during_the_first_commit(batches: Batches[int], n: int, gate: threading.Event, committed: set[int]
+                                 ) -> list[tuple[int, bool]]:
+    """Callers 0..n-1: caller 0 leads the first commit, which waits at ``gate`` until the n-1 others queue."""
+    returned: list[tuple[int, bool]] = []
+    first = _callers(batches, range(1), returned, committed)
+    _wait_until(lambda: batches._leading)
+    rest = _callers(batches, range(1, n), returned, committed)
+    _wait_until(lambda: len(batches._pending) == n - 1)
+    gate.set()
+    for t in first + rest:
+        t.join(10)
+    return returned
+
+
 @pytest.mark.parametrize(("max_batch", "sizes"), [(None, [1, 49]), (16, [1, 16, 16, 16, 1])])
 def test_callers_during_a_commit_go_together_in_the_next_and_return_once_committed(
         max_batch: int | None, sizes: list[int]) -> None:
@@ -50,14 +64,7 @@ def test_callers_during_a_commit_go_together_in_the_next_and_return_once_committ
         committed.update(items)
 
     batches: Batches[int] = Batches(commit, max_batch=max_batch)
-    returned: list[tuple[int, bool]] = []
-    first = _callers(batches, range(1), returned, committed)
-    _wait_until(lambda: batches._leading)
-    rest = _callers(batches, range(1, 50), returned, committed)
-    _wait_until(lambda: len(batches._pending) == 49)
-    gate.set()
-    for t in first + rest:
-        t.join(10)
+    returned = _all_during_the_first_commit(batches, 50, gate, committed)
 
     assert [len(b) for b in seen] == sizes
     assert sorted(i for b in seen for i in b) == list(range(50))     # each once
@@ -80,14 +87,7 @@ def test_a_commit_that_raises_releases_its_batch_and_the_next_leader_goes_on() -
         committed.update(items)
 
     batches: Batches[int] = Batches(commit, max_batch=4)
-    returned: list[tuple[int, bool]] = []
-    first = _callers(batches, range(1), returned, committed)
-    _wait_until(lambda: batches._leading)
-    rest = _callers(batches, range(1, 10), returned, committed)
-    _wait_until(lambda: len(batches._pending) == 9)
-    gate.set()
-    for t in first + rest:
-        t.join(10)
+    returned = _all_during_the_first_commit(batches, 10, gate, committed)
 
     assert sorted(i for i, _ in returned) == list(range(10))         # everyone came back
     failed = next(b for b in seen if 3 in b)

@@ -21,10 +21,4 @@ def held(batches: Any, waiting: int, timeout: float = 20.0) -> Iterator[None]:
         yield
         assert wait_until(lambda: len(batches._pending) == waiting, timeout), len(batches._pending)
     finally:
-        with batches._lock:
-            if batches._pending:
-                first = batches._pending[0]
-                first.lead = True
-                first.wake.set()
-            else:
-                batches._leading = False
+        batches.hand_off()

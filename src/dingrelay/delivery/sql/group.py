@@ -75,13 +75,17 @@ class Batches(Generic[T]):
                     e.done = True
                     e.wake.set()
         finally:
-            with self._lock:
-                if self._pending:
-                    nxt = self._pending[0]
-                    nxt.lead = True
-                    nxt.wake.set()
-                else:
-                    self._leading = False
+            self.hand_off()
+
+    def hand_off(self) -> None:
+        """End a leadership: the first caller waiting leads next, or nobody leads until the next :meth:`run`."""
+        with self._lock:
+            if self._pending:
+                nxt = self._pending[0]
+                nxt.lead = True
+                nxt.wake.set()
+            else:
+                self._leading = False
 
 
 @dataclass
