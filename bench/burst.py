@@ -18,15 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from harness import Robot, free_port, running, serve_cmd, setup, table, tutorial_body
 
-
-def max_in_window(times: list[float], window: float) -> int:
-    """The most timestamps in any half-open interval [t, t + window), as DingTalk's limiter counts."""
-    ts, best, j = sorted(times), 0, 0
-    for i, t in enumerate(ts):
-        while ts[j] <= t - window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
+from dingrelay.emulator import max_in_window
 
 
 def main() -> int:

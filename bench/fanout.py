@@ -36,7 +36,7 @@ import httpx
 import yaml
 from harness import RssSampler, free_port, pct, running, serve_cmd, table
 
-from dingrelay.emulator import Emulator, EmulatorRobot, Fault, Received
+from dingrelay.emulator import Emulator, EmulatorRobot, Fault, Received, max_in_window
 from dingrelay.emulator import http as emulator_http
 
 # socketserver's listen backlog is 5: the gateway's 64 send connections opening at once get resets, each a retried
@@ -189,16 +189,6 @@ def main() -> int:
     ok = delivered >= total and rejections == 0 and accepted == total and most <= PER_ROBOT
     return 0 if ok else 1
 
-
-def max_in_window(times: list[float], window: float) -> int:
-    """The most of ``times`` in any half-open interval of ``window`` seconds."""
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def wait_stored_delivered(storage: str, total: int, timeout: float) -> int:

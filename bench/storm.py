@@ -18,11 +18,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from burst import max_in_window
 from harness import Robot, free_port, running, serve_cmd, setup, table
 
 from dingrelay.delivery.sql import SqlStore
-from dingrelay.emulator import Received
+from dingrelay.emulator import Received, max_in_window
 
 NAME = re.compile(r"StormAlert\d{5}")
 TARGET_SECONDS = 120

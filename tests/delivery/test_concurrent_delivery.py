@@ -7,20 +7,16 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from gateway_harness import RobotSpec, emulator_for, wait_until, write_config
+from gateway_harness import RobotSpec, delivering, emulator_for, wait_until, write_config
 from sqlalchemy import Column, Integer, MetaData, Table, select
 
-from dingrelay.config import load_settings
 from dingrelay.delivery.model import NewMessage, Status
 from dingrelay.delivery.sql import SqlStore
 from dingrelay.delivery.sql.group import GroupCommit
-from dingrelay.emulator import Emulator, Fault, Received
-from dingrelay.wiring import Services, build
+from dingrelay.emulator import Emulator, Fault, Received, max_in_window
 
 
 def _title(m: Received) -> str:
@@ -31,29 +27,6 @@ def _put(store: SqlStore, robot: str, title: str) -> None:
     body = {"msgtype": "markdown", "markdown": {"title": title, "text": title}}
     store.enqueue([NewMessage(queue=robot, robot=robot, payload=json.dumps(body).encode(), msgtype="markdown",
                               title=title)], now=time.time())
-
-
-@contextmanager
-def _delivering(config: Path) -> Iterator[Services]:
-    services = build(load_settings(config))
-    thread = threading.Thread(target=services.worker.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield services
-    finally:
-        services.worker.stop()
-        thread.join(10)
-        services.close()
-
-
-def _max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def test_many_robots_in_flight_at_once_each_get_their_messages_in_acceptance_order(
@@ -69,7 +42,7 @@ def test_many_robots_in_flight_at_once_each_get_their_messages_in_acceptance_ord
     with emu.serve(host="127.0.0.1", port=0) as server:
         config = write_config(tmp_path / "c.yaml", emulator_url=server.url, robots=robots, sources={},
                               storage_url=store_url, delivery={"concurrency": 16})
-        with _delivering(config):
+        with delivering(config):
             assert wait_until(lambda: len(emu.messages()) >= 72, 60), store.counts()
     received = {r.name: [_title(m) for m in emu.messages(r.name)] for r in robots}
     assert received == sent
@@ -90,13 +63,13 @@ def test_two_workers_on_one_postgresql_share_one_robots_rate_window(tmp_path: Pa
     with emu.serve(host="127.0.0.1", port=0) as server:
         config = write_config(tmp_path / "c.yaml", emulator_url=server.url, robots=[robot], sources={},
                               storage_url=pg_url, delivery={"concurrency": 8})
-        with _delivering(config), _delivering(config):
+        with delivering(config), delivering(config):
             assert wait_until(lambda: len(emu.messages()) >= 15, 60), store.counts()
             time.sleep(0.5)  # a send over budget would arrive (and be refused) now
     received = emu.messages()
     assert [_title(m) for m in received] == titles
     assert emu.rejections() == []
-    assert _max_in_window([m.received_at for m in received], robot.rate_window_seconds) <= robot.rate_limit
+    assert max_in_window([m.received_at for m in received], robot.rate_window_seconds) <= robot.rate_limit
     store.close()
 
 

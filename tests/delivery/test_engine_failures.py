@@ -12,25 +12,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from gateway_harness import GatewayProcess, RobotSpec, emulator_for, free_port, wait_until, write_config
+from gateway_harness import GatewayProcess, RobotSpec, delivering, emulator_for, free_port, wait_until, write_config
 from sqlalchemy import select, text
 
-from dingrelay.config import load_settings
 from dingrelay.delivery.model import NewMessage, Status
 from dingrelay.delivery.sql import SqlStore
 from dingrelay.delivery.sql import group as group_module
 from dingrelay.delivery.sql.tables import messages
 from dingrelay.emulator import Emulator, Fault, Received
-from dingrelay.wiring import Services, build
 
 ROBOTS = [RobotSpec(f"r{i:02d}", keywords=["巡检"]) for i in range(24)]
 PER_ROBOT = 5
@@ -144,19 +139,6 @@ _REFUSE_PG = [
 ]
 
 
-@contextmanager
-def _delivering(config: Path) -> Iterator[Services]:
-    services = build(load_settings(config))
-    thread = threading.Thread(target=services.worker.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield services
-    finally:
-        services.worker.stop()
-        thread.join(10)
-        services.close()
-
-
 def test_a_group_commit_of_outcomes_the_database_refuses_is_written_again_and_nothing_is_sent_twice(
         tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     robots = ROBOTS[:10]
@@ -180,7 +162,7 @@ def test_a_group_commit_of_outcomes_the_database_refuses_is_written_again_and_no
         # a long lease (3 x the request timeout + 5 s): the refused outcomes are retried, never recovered by lease
         config = write_config(tmp_path / "c.yaml", emulator_url=server.url, robots=robots, sources={},
                               storage_url=store_url, delivery={**DELIVERY, "request_timeout_seconds": 30})
-        with _delivering(config):
+        with delivering(config):
             sent = {r.name: [f"巡检 {r.name}-{i}" for i in range(3)] for r in robots}
             for i in range(3):
                 for r in robots:

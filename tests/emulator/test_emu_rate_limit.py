@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from emu_helpers import OK, OTHER_TOKEN, answer, post, robot, text
 
-from dingrelay.emulator import Emulator
+from dingrelay.emulator import Emulator, max_in_window
+from dingrelay.emulator.ratelimit import SlidingWindowLimiter
 
 THROTTLED = answer(410100, "发送速度太快而限流")
 
@@ -150,3 +151,16 @@ def test_reset_forgets_windows_and_penalties(start, client):
 def test_unknown_errcode_configuration_is_refused(kwargs):
     with pytest.raises(ValueError, match="errcode must be one of"):
         Emulator([], **kwargs)
+
+
+@pytest.mark.parametrize(("times", "window", "most"), [
+    ([], 60.0, 0),
+    ([5.0], 60.0, 1),
+    ([0.0, 59.9, 60.0, 119.9], 60.0, 2),      # half-open: the send at 60.0 no longer shares a window with 0.0
+    ([3.0, 1.0, 2.0, 100.0], 60.0, 3),          # any order
+    ([0.0, 1.0, 1.0, 1.0, 61.0], 60.0, 4),
+])
+def test_max_in_window_counts_as_the_limiter_does(times, window, most):
+    assert max_in_window(times, window) == most
+    limiter = SlidingWindowLimiter(most or 1, window, penalty=0.0)
+    assert all(limiter.admit(t) for t in sorted(times))    # that many per window: all admitted

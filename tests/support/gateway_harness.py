@@ -172,6 +172,20 @@ def serving(emu: Emulator) -> Iterator[str]:
         yield server.url
 
 
+@contextmanager
+def delivering(config: Path) -> Iterator[Services]:
+    """The gateway wired for ``config`` with its delivery loop running in a thread (no HTTP server)."""
+    services = build(load_settings(config))
+    thread = threading.Thread(target=services.worker.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield services
+    finally:
+        services.worker.stop()
+        thread.join(10)
+        services.close()
+
+
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from .core import Emulator
 from .faults import Fault
 from .http import EmulatorServer
 from .openapi import EmulatorApp, OpenApiMessage
+from .ratelimit import max_in_window
 from .records import Received, Rejection
 from .robots import EmulatorRobot
 
@@ -22,4 +23,5 @@ __all__ = [
     "Received",
     "Rejection",
     "format_received",
+    "max_in_window",
 ]

@@ -1,8 +1,10 @@
-"""DingTalk's per-robot throttle: a sliding window of accepted messages plus a penalty period."""
+"""DingTalk's per-robot throttle: a sliding window of accepted messages plus a penalty period; and
+:func:`max_in_window`, how benches and tests check what a robot received against that window."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 
 class SlidingWindowLimiter:
@@ -43,3 +45,13 @@ class SlidingWindowLimiter:
     def reset(self) -> None:
         self._admitted.clear()
         self._penalty_until = None
+
+
+def max_in_window(times: Iterable[float], window: float) -> int:
+    """The most of ``times`` in any half-open interval ``[t, t + window)``, as the limiter counts."""
+    ts, best, lo = sorted(times), 0, 0
+    for hi, t in enumerate(ts):
+        while t - ts[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
