@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import yaml
+from processes import stop_process
 
 KEYWORD = "监控"
 ROBOT = "ops"
@@ -109,13 +110,7 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         self.http.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self._stdout.close()
         self._stderr.close()
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import yaml
 from gateway_harness import free_port
+from processes import stop_process
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 
@@ -94,11 +95,5 @@ class Alertmanager:
 
     def stop(self) -> None:
         self.http.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self._log.close()
