@@ -61,17 +61,10 @@ class Outcomes:
                  now: float, values: dict[str, Any]) -> Statements | None:
         """The common outcome (a plain message, plain values) as the statements :func:`_record` and :func:`_finish`
         would run, so that a group commit runs each once for its whole batch; ``None`` for the other cases."""
-        m = claim.message
-        if m.is_digest or claim.send_id % _PRUNE_EVERY == 0:
+        if claim.message.is_digest or claim.send_id % _PRUNE_EVERY == 0:
             return None
-        sql = self._sql
-        plan: Statements = []
-        if sent is not None:
-            plan.append((sql.record, (m.id, sent.started_at, sent.duration, sent.http_status, errcode, sent.errmsg,
-                                      error, outcome.value)))
-        plan.append((sql.close_send, (now, claim.send_id)))
-        plan.append((sql.finish(tuple(values)), (now, *values.values(), m.seq)))
-        return plan
+        return (_attempt(self._sql, claim.message, sent, outcome, errcode=errcode, error=error)
+                + _plain_finish(self._sql, claim, now, values))
 
     def pause(self, claim: Claim, *, now: float, until: float, errcode: int | None, error: str,
               sent: Sent | None = None) -> None:
@@ -105,28 +98,40 @@ class Outcomes:
         self.notify(None)
 
 
+def _attempt(sql: OutcomeSql, message: StoredMessage, sent: Sent | None, outcome: Outcome, *, errcode: int | None,
+             error: str | None) -> Statements:
+    """The statement recording the attempt that ended in ``outcome``, when the worker says what it measured."""
+    if sent is None:
+        return []
+    return [(sql.record, (message.id, sent.started_at, sent.duration, sent.http_status, errcode, sent.errmsg, error,
+                          outcome.value))]
+
+
+def _plain_finish(sql: OutcomeSql, claim: Claim, now: float, values: dict[str, Any]) -> Statements:
+    """Finishing a plain message given plain values: its send-log entry closed, its row released with ``values``."""
+    return [(sql.close_send, (now, claim.send_id)),
+            (sql.finish(tuple(values)), (now, *values.values(), claim.message.seq))]
+
+
 def _record(conn: Connection, message: StoredMessage, sent: Sent | None, outcome: Outcome, *, errcode: int | None,
             error: str | None) -> None:
-    """The attempt that ended in ``outcome``, when the worker says what it measured."""
-    if sent is None:
-        return
     sql = _sql(conn)
-    _raw(conn, sql, sql.record, (message.id, sent.started_at, sent.duration, sent.http_status, errcode, sent.errmsg,
-                                 error, outcome.value))
+    for statement, params in _attempt(sql, message, sent, outcome, errcode=errcode, error=error):
+        _raw(conn, sql, statement, params)
 
 
 def _finish(conn: Connection, claim: Claim, now: float, **values: Any) -> None:
     """Finish ``claim``'s message; for a digest, every message of its batch."""
     m = claim.message
     sql = _sql(conn)
-    _raw(conn, sql, sql.close_send, (now, claim.send_id))
     if m.is_digest or any(isinstance(v, ClauseElement) for v in values.values()):
+        _raw(conn, sql, sql.close_send, (now, claim.send_id))
         target = (and_(messages.c.digest_id == m.id, messages.c.status == Status.SENDING.value) if m.is_digest
                   else messages.c.seq == m.seq)
         conn.execute(update(messages).where(target).values(updated_at=now, **RELEASED, **values))
-    else:   # the common case, a plain message given plain values: the statement as text
-        names = tuple(values)
-        _raw(conn, sql, sql.finish(names), (now, *values.values(), m.seq))
+    else:   # the common case, a plain message given plain values: the statements as text
+        for statement, params in _plain_finish(sql, claim, now, values):
+            _raw(conn, sql, statement, params)
     if claim.send_id % _PRUNE_EVERY == 0:  # keep the send log short
         conn.execute(delete(sends).where(sends.c.finished_at < now - _SEND_LOG_SECONDS))
 
