@@ -18,6 +18,7 @@ Every failure is a :class:`RenderError` whose ``code`` says what kind. In use::
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -31,7 +32,8 @@ from jinja2.exceptions import SecurityError, UndefinedError
 
 from ..dingtalk.errors import MessageInvalid
 from ..dingtalk.messages import Message, parse_message
-from .environment import SUFFIX, make_environment, make_loaders, template_file
+from .cards import CARDS, CheckCard
+from .environment import BUILTIN_DIR, SUFFIX, make_environment, make_loaders, template_file
 from .filters import SHANGHAI
 
 
@@ -59,13 +61,18 @@ _UNDEFINED_NAME = re.compile(r"^'(?P<name>[^']+)' is undefined|has no (?:attribu
 class Renderer:
     """Built-in templates, overridden and extended by name from ``user_dir``."""
 
-    def __init__(self, user_dir: Path | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, user_dir: Path | None = None, *, clock: Callable[[], float] = time.time,
+                 compiled_cards: bool = True) -> None:
         if user_dir is not None and not Path(user_dir).is_dir():
             raise NotADirectoryError(f"template directory {user_dir} does not exist or is not a directory")
         self._user_dir = Path(user_dir) if user_dir is not None else None
         self._loaders = make_loaders(self._user_dir)
         self._env = make_environment(self._loaders)
         self._clock = clock
+        # The built-in 巡检 cards, made without Jinja2 where a name resolves to the built-in template (``cards``);
+        # ``compiled_cards=False`` renders them through Jinja2 too (the reference their tests compare with).
+        self._cards: dict[str, CheckCard] = {os.path.normpath(BUILTIN_DIR / f): c for f, c in CARDS.items()
+                                             if compiled_cards}
 
     def names(self) -> list[str]:
         """Every template name, built-in and user, sorted."""
@@ -106,6 +113,11 @@ class Renderer:
             raise _missing_include(name, exc) from None
         except TemplateSyntaxError as exc:
             raise _syntax(name, exc) from None
+        card = self._cards.get(template.filename or "")
+        if card is not None:
+            made = card.make(data, self.now)
+            if made is not None:
+                return made
         return self._make(template, data, name)
 
     def render_string(self, source: str, data: Mapping[str, Any], *, name: str = "<inline>") -> Message:
