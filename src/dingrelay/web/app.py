@@ -10,6 +10,7 @@ from ..chatops.links import CardLinks
 from ..delivery.browse import Dashboard
 from ..gateway import Gateway
 from . import api, callback, ding, errors, health, hooks, metrics, openapi, robot_compat, silence_links, sources, ui
+from .fastpath import FastPaths
 from .health import Liveness
 
 
@@ -21,9 +22,10 @@ class _JSON(DefaultJSONProvider):
 
 
 def create_app(gateway: Gateway, *, liveness: Liveness | None = None, dashboard: Dashboard | None = None,
-               links: CardLinks | None = None) -> Flask:
+               links: CardLinks | None = None, fast_paths: bool = True) -> Flask:
     """The app; with ``dashboard``, also the dashboard's pages at ``/ui/`` (and the hooks keep payload samples);
-    with ``links``, the alert cards' silence buttons and their pages at ``/silence/``."""
+    with ``links``, the alert cards' silence buttons and their pages at ``/silence/``. ``fast_paths=False``
+    leaves every request to Flask (:mod:`.fastpath` answers the hottest ones in front of it)."""
     app = Flask("dingrelay")
     app.json = _JSON(app)
     app.config["MAX_CONTENT_LENGTH"] = gateway.tables.limits.max_body_bytes
@@ -43,4 +45,7 @@ def create_app(gateway: Gateway, *, liveness: Liveness | None = None, dashboard:
     silence_links.install(app, gateway, links)
     if dashboard is not None:
         ui.install(app, gateway, dashboard)
+    if fast_paths:
+        app.wsgi_app = FastPaths(app.wsgi_app, gateway,  # type: ignore[method-assign]
+                                 max_body_bytes=gateway.tables.limits.max_body_bytes)
     return app

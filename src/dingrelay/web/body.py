@@ -146,7 +146,13 @@ def json_body(request: Request, *, object_required: bool = True) -> Any:
     if not request.is_json:
         raise Rejected(415, "unsupported_media_type",
                        f"send Content-Type: application/json (got {request.mimetype or 'none'})", None)
+    return json_from(body_bytes(request), object_required=object_required)
+
+
+def json_from(raw: bytes, *, object_required: bool = True) -> Any:
+    """:func:`parse_json`, its refusal a :class:`Rejected`: 400 (invalid, too deep, not an object when
+    ``object_required``) or 422 (a string that is not text, naming the field)."""
     try:
-        return parse_json(body_bytes(request), object_required=object_required)
+        return parse_json(raw, object_required=object_required)
     except BodyInvalid as exc:
         raise Rejected(422 if exc.field is not None else 400, exc.code, exc.message, exc.field) from None

@@ -35,7 +35,11 @@ def gateway() -> Gateway:
 
 
 def bearer_token() -> str | None:
-    auth = request.headers.get("Authorization", "")
+    return bearer_of(request.headers.get("Authorization", ""))
+
+
+def bearer_of(auth: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header's value."""
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
     return None
@@ -59,9 +63,14 @@ def usage() -> ResponseReturnValue:
 
 @bp.post("/ding/send")
 def send() -> ResponseReturnValue:
-    data = json_body(request)
-    gw = gateway()
-    token = bearer_token() or (data.get("source") if isinstance(data.get("source"), str) else None)
+    answer = take(gateway(), json_body(request), bearer=bearer_token(), idempotency_key=idempotency_key(request))
+    return jsonify(answer), 202
+
+
+def take(gw: Gateway, data: dict[str, Any], *, bearer: str | None, idempotency_key: str | None) -> dict[str, Any]:
+    """Accept the tutorial's body ``data`` (parsed), sent with the token ``bearer`` (from Authorization) or in
+    ``source``: the 202's answer, or :class:`Rejected`. The Flask view and :mod:`.fastpath` both answer with it."""
+    token = bearer or (data.get("source") if isinstance(data.get("source"), str) else None)
     source = gw.authenticate(token)
     level = _text(data, "level", required=False, default="info").lower()
     if level not in LEVELS:
@@ -76,7 +85,7 @@ def send() -> ResponseReturnValue:
     }
     robots = gw.robots_for(source, None)
     message = gw.render(level, fields, field="level")
-    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key(request),
+    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key,
                          fingerprint=rendered_from(level, fields))
     first = accepted.messages[0]
-    return jsonify({"id": first.id, "ids": accepted.ids, "status": str(first.status)}), 202
+    return {"id": first.id, "ids": accepted.ids, "status": str(first.status)}

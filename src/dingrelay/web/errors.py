@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -15,7 +16,25 @@ log = logging.getLogger("dingrelay.web")
 
 
 def error(status: int, code: str, message: str, field: str | None = None) -> ResponseReturnValue:
-    return jsonify({"error": {"code": code, "message": message, "field": field}}), status
+    return jsonify(_body(code, message, field)), status
+
+
+def storage_unavailable(exc: StorageUnavailable, method: str) -> tuple[int, dict[str, Any]]:
+    """The answer when the database cannot be read or written (logged)."""
+    log.error("storage unavailable: %s", exc)
+    if method in ("GET", "HEAD"):
+        return 503, _body("storage_unavailable", "the database cannot be read now; retry later")
+    return 503, _body("storage_unavailable", "the message could not be stored; retry later")
+
+
+def unexpected() -> tuple[int, dict[str, Any]]:
+    """The answer to an error we did not expect (logged, with its trace, from inside the ``except``)."""
+    log.exception("unhandled error")
+    return 500, _body("internal_error", "an internal error occurred; it has been logged")
+
+
+def _body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
 
 
 def register(app: Flask) -> None:
@@ -25,10 +44,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(StorageUnavailable)
     def _storage(exc: StorageUnavailable) -> ResponseReturnValue:
-        log.error("storage unavailable: %s", exc)
-        if request.method in ("GET", "HEAD"):
-            return error(503, "storage_unavailable", "the database cannot be read now; retry later")
-        return error(503, "storage_unavailable", "the message could not be stored; retry later")
+        status, body = storage_unavailable(exc, request.method)
+        return jsonify(body), status
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> ResponseReturnValue:
@@ -41,5 +58,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> ResponseReturnValue:
-        log.exception("unhandled error")
-        return error(500, "internal_error", "an internal error occurred; it has been logged")
+        status, body = unexpected()
+        return jsonify(body), status

@@ -38,7 +38,11 @@ def checked_text(value: str, field: str, *, max_chars: int | None = None, requir
 
 def idempotency_key(request: Request) -> str | None:
     """The ``Idempotency-Key`` header (1 to 200 characters), if given."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    return checked_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
+
+
+def checked_idempotency_key(key: str | None) -> str | None:
+    """An ``Idempotency-Key`` header's value, checked (``None``: not given)."""
     if key is None:
         return None
     return checked_text(key, IDEMPOTENCY_HEADER, max_chars=MAX_IDEMPOTENCY_KEY)
