@@ -326,3 +326,22 @@ def test_robot_repr_masks_the_token_and_hides_the_secret(robot: Robot) -> None:
         _assert_no_secrets(text)
         assert "ops" in text
         assert "signed=True" in text
+
+
+@pytest.mark.parametrize(("webhook", "kept"), [
+    pytest.param(WEBHOOK, {"access_token": [TOKEN]}, id="access-token"),
+    pytest.param(f"{WEBHOOK}&", {"access_token": [TOKEN]}, id="trailing-ampersand"),
+    pytest.param(f"{WEBHOOK}&timestamp=1&sign=old", {"access_token": [TOKEN]}, id="stale-sign-replaced"),
+    pytest.param(f"{WEBHOOK}&sign=old#frag", {"access_token": [TOKEN]}, id="fragment"),
+    pytest.param("https://oapi.dingtalk.com/robot/send?", {}, id="empty-query"),
+    pytest.param("https://proxy.example.com/robot/send", {}, id="no-query"),
+])
+def test_the_signature_is_merged_into_whatever_query_the_webhook_has(
+    client: RobotClient, recorder: Recorder, webhook: str, kept: dict[str, list[str]]
+) -> None:
+    """Each key once: the webhook's own query is kept, and a timestamp or sign it already had is replaced."""
+    client.send(Robot(name="ops", webhook=webhook, secret=SECRET), ALERT)
+
+    q = query(recorder.last)
+    assert q == {**kept, "timestamp": ["1700000000000"], "sign": ["TSZbRFUuvaSQaRKUpF970OPCb2/LcQAP3wOvwZIzBZk="]}
+    assert "&&" not in str(recorder.last.url) and "?&" not in str(recorder.last.url)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -100,10 +101,8 @@ class RobotClient:
         name = robot.name if robot else None
         started = self._clock()
         try:
-            # Merge into the webhook's own query: httpx's params= would replace it and drop the access_token.
-            target = httpx.URL(url).copy_merge_params(params) if params else url
             response = self._http.post(
-                target, content=body,
+                with_query(url, params), content=body,
                 headers={"Content-Type": "application/json; charset=utf-8"},
             )
         except httpx.TimeoutException as exc:
@@ -137,6 +136,19 @@ class RobotClient:
             error.status_code = response.status_code
             raise error
         return Receipt(errcode=0, errmsg=errmsg, elapsed=elapsed, sent_at=started, http_status=response.status_code)
+
+
+def with_query(url: str, params: dict[str, str]) -> str | httpx.URL:
+    """``url`` with ``params`` merged into its own query (httpx's ``params=`` would replace it and drop the
+    access_token). Appended as text, so httpx parses the URL once per send rather than three times (the webhook's
+    URL is long and httpx checks each character each time); a URL whose query already has one of the keys, or
+    that has a fragment, is merged by httpx, which replaces them."""
+    if not params:
+        return url
+    if "#" in url or any(f"{key}=" in url for key in params):
+        return httpx.URL(url).copy_merge_params(params)
+    sep = "" if url.endswith(("?", "&")) else "&" if "?" in url else "?"
+    return f"{url}{sep}{urlencode(params)}"
 
 
 class _MaskSecretsFilter(logging.Filter):
