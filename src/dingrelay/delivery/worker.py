@@ -97,8 +97,9 @@ class Worker:
     def run_once(self, now: float | None = None) -> float | None:
         """Claim every due message that its robot's budget allows and deliver it (in the executor, if any).
 
-        Returns the earliest time more work may become due (``now`` after it claimed something: call again at
-        once), or ``None`` when nothing is waiting.
+        Returns the earliest time more work may become due (``now`` after it delivered something inline: call
+        again at once), or ``None`` when nothing else is waiting (a send in the executor wakes the loop when it
+        ends).
         """
         now = self.clock() if now is None else now
         waits: list[float] = []
@@ -141,8 +142,10 @@ class Worker:
                 claimed = True
                 self._start(self._digest(claim, limit=limit, window=window, now=now,
                                          backlog=backlogs.get(claim.message.queue)))
-        if claimed:
-            return now
+        if claimed and self.executor is None:
+            return now   # delivered inline: each queue's next message may be due at once
+        # A send in the executor wakes the next pass when it ends (its outcome notifies), and so does a message
+        # for a queue not in ``_active``: another pass now would only read the heads again.
         nxt = self.store.next_wake(now)
         if nxt is not None:
             waits.append(nxt)
