@@ -27,11 +27,12 @@ from typing import Any
 import httpx
 import yaml
 
+from dingrelay.config import ServerSettings
 from dingrelay.emulator import Emulator, EmulatorRobot
 
 BENCH = Path(__file__).resolve().parent
 PY = sys.executable
-THREADS = 8  # server.threads default: granian's blocking_threads in `dingrelay serve`
+THREADS: int = ServerSettings.model_fields["threads"].default  # granian's blocking_threads in `dingrelay serve`
 
 WRK_HINT = "wrk is not installed: sudo apt-get install -y wrk   (Debian/Ubuntu; or brew install wrk)"
 
