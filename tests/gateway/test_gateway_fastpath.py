@@ -1,4 +1,5 @@
-"""``POST /ding/send`` answered in front of Flask (``web/fastpath.py``) answers every request as Flask alone does:
+"""``POST /ding/send`` and ``POST /api/v1/messages`` answered in front of Flask (``web/fastpath.py``) answer every
+request as Flask alone does:
 the same status, headers and JSON, the same stored messages, the same metrics. Each case goes to two gateways on
 two fresh SQLite files with one clock, one with the fast path and one without."""
 
@@ -68,14 +69,10 @@ def _json(value: Any) -> bytes:
 
 
 JSON = {"Content-Type": "application/json"}
-CASES: list[Any] = [
+TEXT = {"msgtype": "text", "text": {"content": "巡检 磁盘正常"}}
+#: What either endpoint gets wrong alike: the body, its media type, its size, its transfer.
+BOTH: list[Any] = [
     pytest.param(JSON, _json(BODY), id="tutorial"),
-    pytest.param(JSON, _json({**BODY, "level": "error", "author": "张三", "url": "https://ops.example.com/1"}),
-                 id="error-card-author-url"),
-    pytest.param(JSON, _json({**BODY, "level": "INFO", "title": 42, "content": 3.5}), id="numbers-upper-level"),
-    pytest.param({**JSON, "Authorization": f"Bearer {TOKEN}"}, _json({"title": "t", "content": "c"}), id="bearer"),
-    pytest.param({**JSON, "Authorization": "Bearer "}, _json(BODY), id="empty-bearer-then-source"),
-    pytest.param({**JSON, "Authorization": "Bearer wrong"}, _json(BODY), id="wrong-bearer"),
     pytest.param({"Content-Type": "application/json; charset=utf-8"}, _json(BODY), id="charset-utf8"),
     pytest.param({"Content-Type": "APPLICATION/JSON"}, _json(BODY), id="upper-media-type"),
     pytest.param({"Content-Type": "application/json; charset=gbk"}, _json(BODY), id="charset-gbk"),
@@ -90,27 +87,58 @@ CASES: list[Any] = [
     pytest.param(JSON, b"[" * 70 + b"]" * 70, id="too-deep"),
     pytest.param(JSON, _json({**BODY, "content": "a\u0000b"}), id="nul"),
     pytest.param(JSON, b'{"source": "heian-token", "title": "\\ud800", "content": "c"}', id="lone-surrogate"),
+    pytest.param(JSON, _json({**BODY, "source": "nobody"}), id="unknown-token"),
+    pytest.param(JSON, _json({**BODY, "content": "长" * 7000}), id="body-over-limit"),
+    pytest.param({**JSON, "Authorization": "Bearer wrong"}, _json(BODY), id="wrong-bearer"),
+    pytest.param({**JSON, "Idempotency-Key": "k" * 201}, _json(BODY), id="idempotency-key-too-long"),
+    pytest.param({**JSON, "Transfer-Encoding": "chunked"}, _json(BODY), id="chunked"),
+]
+DING: list[Any] = [
+    pytest.param(JSON, _json({**BODY, "level": "error", "author": "张三", "url": "https://ops.example.com/1"}),
+                 id="error-card-author-url"),
+    pytest.param(JSON, _json({**BODY, "level": "INFO", "title": 42, "content": 3.5}), id="numbers-upper-level"),
+    pytest.param({**JSON, "Authorization": f"Bearer {TOKEN}"}, _json({"title": "t", "content": "c"}), id="bearer"),
+    pytest.param({**JSON, "Authorization": "Bearer "}, _json(BODY), id="empty-bearer-then-source"),
     pytest.param(JSON, _json({**BODY, "title": ""}), id="blank-title"),
     pytest.param(JSON, _json({"source": TOKEN, "content": "c"}), id="no-title"),
     pytest.param(JSON, _json({**BODY, "content": ["a"]}), id="list-content"),
     pytest.param(JSON, _json({**BODY, "level": "warn"}), id="bad-level"),
     pytest.param(JSON, _json({**BODY, "level": True}), id="bool-level"),
-    pytest.param(JSON, _json({**BODY, "source": "nobody"}), id="unknown-token"),
     pytest.param(JSON, _json({"title": "t", "content": "c"}), id="no-token"),
     pytest.param(JSON, _json({**BODY, "source": ALERTS}), id="robot-keyword-missing"),
     pytest.param(JSON, _json({**BODY, "content": "长" * 1400}), id="body-at-limit"),
-    pytest.param(JSON, _json({**BODY, "content": "长" * 7000}), id="body-over-limit"),
-    pytest.param({**JSON, "Idempotency-Key": "k" * 201}, _json(BODY), id="idempotency-key-too-long"),
-    pytest.param({**JSON, "Transfer-Encoding": "chunked"}, _json(BODY), id="chunked"),
 ]
+API: list[Any] = [
+    pytest.param(JSON, _json({"source": TOKEN, "message": TEXT}), id="message"),
+    pytest.param({**JSON, "Authorization": f"Bearer {TOKEN}"}, _json({"message": TEXT, "robots": ["ops"]}),
+                 id="bearer-robots"),
+    pytest.param(JSON, _json({"source": TOKEN, "template": "info", "data": {"title": "t", "content": "c"}}),
+                 id="template-info"),
+    pytest.param(JSON, _json({"source": TOKEN, "template": "text", "data": {"content": "巡检 ok"},
+                              "at": {"atMobiles": ["13800000000"]}}), id="template-text-at"),
+    pytest.param(JSON, _json({"source": TOKEN, "template": "nope", "data": {}}), id="unknown-template"),
+    pytest.param(JSON, _json({"source": TOKEN, "template": "info", "data": {"content": "c"}}), id="template-var"),
+    pytest.param(JSON, _json({"source": TOKEN, "template": "info", "data": []}), id="data-not-object"),
+    pytest.param(JSON, _json({"source": TOKEN, "template": ""}), id="empty-template"),
+    pytest.param(JSON, _json({"source": TOKEN, "message": TEXT, "template": "info"}), id="message-and-template"),
+    pytest.param(JSON, _json({"source": TOKEN}), id="neither"),
+    pytest.param(JSON, _json({"source": TOKEN, "message": {"msgtype": "nope"}}), id="bad-msgtype"),
+    pytest.param(JSON, _json({"source": TOKEN, "message": {"msgtype": "text", "text": {"content": "无关键词"}}}),
+                 id="keyword-missing"),
+    pytest.param(JSON, _json({"source": TOKEN, "message": TEXT, "robots": "ops"}), id="robots-not-a-list"),
+    pytest.param(JSON, _json({"source": TOKEN, "message": TEXT, "robots": ["alerts"]}), id="robot-not-allowed"),
+    pytest.param(JSON, _json({"source": TOKEN, "message": TEXT, "at": {"atMobiles": "x"}}), id="bad-at"),
+]
+CASES = ([pytest.param("/ding/send", *p.values, id=f"ding-{p.id}") for p in BOTH + DING]
+         + [pytest.param("/api/v1/messages", *p.values, id=f"api-{p.id}") for p in BOTH + API])
 
 
-@pytest.mark.parametrize(("headers", "body"), CASES)
-def test_each_request_is_answered_and_stored_as_flask_alone_does(sides: tuple[Side, Side], headers: dict[str, str],
-                                                                 body: bytes) -> None:
+@pytest.mark.parametrize(("path", "headers", "body"), CASES)
+def test_each_request_is_answered_and_stored_as_flask_alone_does(sides: tuple[Side, Side], path: str,
+                                                                 headers: dict[str, str], body: bytes) -> None:
     fast, flask = sides
-    a = fast.app.test_client().post("/ding/send", data=body, headers=headers)
-    b = flask.app.test_client().post("/ding/send", data=body, headers=headers)
+    a = fast.app.test_client().post(path, data=body, headers=headers)
+    b = flask.app.test_client().post(path, data=body, headers=headers)
 
     assert (a.status, a.headers.get("Content-Type"), a.headers.get("Content-Length")) == (
         b.status, b.headers.get("Content-Type"), b.headers.get("Content-Length"))
@@ -119,30 +147,40 @@ def test_each_request_is_answered_and_stored_as_flask_alone_does(sides: tuple[Si
     assert fast.counted() == flask.counted()
 
 
-def test_the_fast_path_answers_the_tutorials_request(sides: tuple[Side, Side],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("path", "body"), [("/ding/send", BODY), ("/api/v1/messages", {"source": TOKEN,
+                                                                                          "message": TEXT})])
+def test_the_fast_path_answers_the_plain_request(sides: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch,
+                                                 path: str, body: dict[str, Any]) -> None:
     """The comparison above is not Flask against itself: the plain request never reaches a Flask view."""
     fast, _ = sides
     monkeypatch.setattr(Flask, "full_dispatch_request", lambda self: pytest.fail("answered by Flask"))
 
-    r = fast.app.test_client().post("/ding/send", json=BODY)
+    r = fast.app.test_client().post(path, json=body)
 
     assert r.status_code == 202 and r.get_json()["status"] == "queued"
     assert len(fast.stored()) == 1
 
 
-def test_a_repeated_idempotency_key_answers_the_first_requests_ids(sides: tuple[Side, Side]) -> None:
+@pytest.mark.parametrize(("path", "body", "again_status"), [
+    ("/ding/send", BODY, 202), ("/api/v1/messages", {"source": TOKEN, "message": TEXT}, 200)])
+def test_a_repeated_idempotency_key_answers_the_first_requests_ids(sides: tuple[Side, Side], path: str,
+                                                                   body: dict[str, Any], again_status: int) -> None:
+    answers = []
     for side in sides:
         client = side.app.test_client()
-        first = client.post("/ding/send", json=BODY, headers={"Idempotency-Key": "run-1"})
-        again = client.post("/ding/send", json=BODY, headers={"Idempotency-Key": "run-1"})
+        first = client.post(path, json=body, headers={"Idempotency-Key": "run-1"})
+        again = client.post(path, json=body, headers={"Idempotency-Key": "run-1"})
 
-        assert (first.status_code, again.status_code) == (202, 202)
+        assert (first.status_code, again.status_code) == (202, again_status)
         assert again.get_json()["ids"] == first.get_json()["ids"]
         assert len(side.stored()) == 1
+        answers.append(_ids_out(again.get_json()))
+    assert answers[0] == answers[1]
     assert sides[0].counted() == sides[1].counted()
 
 
+@pytest.mark.parametrize(("path", "body"), [("/ding/send", BODY), ("/api/v1/messages", {"source": TOKEN,
+                                                                                          "message": TEXT})])
 @pytest.mark.parametrize(("error", "status", "code"), [
     pytest.param(StorageUnavailable("the database refused the write (OperationalError)"), 503,
                  "storage_unavailable", id="storage-unavailable"),
@@ -151,13 +189,14 @@ def test_a_repeated_idempotency_key_answers_the_first_requests_ids(sides: tuple[
 def test_a_store_that_fails_gets_flasks_json_error_without_a_trace(sides: tuple[Side, Side],
                                                                    monkeypatch: pytest.MonkeyPatch,
                                                                    error: Exception, status: int, code: str,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+                                                                   caplog: pytest.LogCaptureFixture, path: str,
+                                                                   body: dict[str, Any]) -> None:
     answers = []
     for side in sides:
         def fail(*args: Any, **kwargs: Any) -> Any:
             raise error
         monkeypatch.setattr(side.services.gateway.store, "enqueue", fail)
-        answers.append(side.app.test_client().post("/ding/send", json=BODY))
+        answers.append(side.app.test_client().post(path, json=body))
 
     a, b = answers
     assert (a.status_code, a.get_json()) == (b.status_code, b.get_json())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from ..gateway import Rejected, message_json, rendered_from, with_mentions
+from ..gateway import Gateway, Rejected, message_json, rendered_from, with_mentions
 from .body import json_body
 from .ding import bearer_token, gateway
 from .fields import checked_message_id, idempotency_key
@@ -15,9 +17,15 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @bp.post("/messages")
 def create() -> ResponseReturnValue:
-    data = json_body(request)
-    gw = gateway()
-    source = gw.authenticate(bearer_token() or (data.get("source") if isinstance(data.get("source"), str) else None))
+    status, body = take(gateway(), json_body(request), bearer=bearer_token(), idempotency_key=idempotency_key(request))
+    return jsonify(body), status
+
+
+def take(gw: Gateway, data: dict[str, Any], *, bearer: str | None, idempotency_key: str | None
+         ) -> tuple[int, dict[str, Any]]:
+    """Accept the parsed body ``data``: (202 stored, or 200 a repeated Idempotency-Key, and the answer), or
+    :class:`Rejected`. The Flask view and :mod:`.fastpath` both answer with it."""
+    source = gw.authenticate(bearer or (data.get("source") if isinstance(data.get("source"), str) else None))
     robots_field = data.get("robots")
     if robots_field is not None and (not isinstance(robots_field, list)
                                      or not all(isinstance(r, str) for r in robots_field)):
@@ -40,10 +48,10 @@ def create() -> ResponseReturnValue:
         message = gw.render(template, {**tdata, "source": source})
         fingerprint = rendered_from(template, {"data": tdata, "at": data.get("at")})
     message = with_mentions(message, data.get("at"))
-    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key(request), fingerprint=fingerprint)
+    accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key, fingerprint=fingerprint)
     first = accepted.messages[0]
     body = {"id": first.id, "ids": accepted.ids, "status": str(first.status), "duplicate": not accepted.created}
-    return jsonify(body), 202 if accepted.created else 200
+    return 202 if accepted.created else 200, body
 
 
 @bp.get("/messages/<message_id>")

@@ -1,9 +1,10 @@
-"""``POST /ding/send`` answered in front of Flask: the hottest request, without a request context per request.
+"""``POST /ding/send`` and ``POST /api/v1/messages`` answered in front of Flask: the hottest requests, without a
+request context each.
 
 Flask's own work per request (a request and an app context, URL matching, before/after hooks, a response object)
 cost as much as the gateway's whole work for the tutorial's body (README, Performance). :class:`FastPaths` wraps
 the app's ``wsgi_app`` and answers the plain case of each of its routes itself, with the same function the Flask
-view calls (:func:`.ding.take`), the same JSON and the same error answers:
+view calls (:func:`.ding.take`, :func:`.api.take`), the same JSON and the same error answers:
 
 - ``POST`` to the exact path, ``Content-Type: application/json`` (optionally ``; charset=utf-8``), a
   ``Content-Length`` within ``limits.max_body_bytes``, no ``Transfer-Encoding``;
@@ -28,7 +29,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from ..delivery.metrics import current_endpoint
 from ..delivery.store import StorageUnavailable
 from ..gateway import Gateway, Rejected
-from . import ding
+from . import api, ding
 from .body import json_from
 from .errors import storage_unavailable, unexpected
 from .fields import checked_idempotency_key
@@ -47,9 +48,16 @@ def _ding_send(gw: Gateway, environ: dict[str, Any], raw: bytes) -> tuple[int, A
                           idempotency_key=checked_idempotency_key(environ.get("HTTP_IDEMPOTENCY_KEY")))
 
 
+def _api_messages(gw: Gateway, environ: dict[str, Any], raw: bytes) -> tuple[int, Any]:
+    data = json_from(raw)
+    return api.take(gw, data, bearer=ding.bearer_of(environ.get("HTTP_AUTHORIZATION", "")),
+                    idempotency_key=checked_idempotency_key(environ.get("HTTP_IDEMPOTENCY_KEY")))
+
+
 #: (method, path) -> (the Flask rule it stands for, its handler).
 ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
     ("POST", "/ding/send"): ("/ding/send", _ding_send),
+    ("POST", "/api/v1/messages"): ("/api/v1/messages", _api_messages),
 }
 
 
