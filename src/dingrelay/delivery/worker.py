@@ -143,9 +143,7 @@ class Worker:
                 self._start(self._digest(claim, limit=limit, window=window, now=now,
                                          backlog=backlogs.get(claim.message.queue)))
         if claimed and self.executor is None:
-            return now   # delivered inline: each queue's next message may be due at once
-        # A send in the executor wakes the next pass when it ends (its outcome notifies), and so does a message
-        # for a queue not in ``_active``: another pass now would only read the heads again.
+            return now   # delivered inline: due at once. A send in the executor wakes the loop by its outcome
         nxt = self.store.next_wake(now)
         if nxt is not None:
             waits.append(nxt)
