@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.wait import WebDriverWait
 
 BROWSERS = ("chromium", "chromium-browser")
 DRIVERS = ("chromedriver",)
@@ -54,6 +58,27 @@ def chromium(downloads: Path) -> Iterator[webdriver.Chrome]:
         yield session
     finally:
         session.quit()
+
+
+#: A property set on the page before a click; a new document does not have it.
+_MARK = "__dingrelayOldPage"
+
+
+def _new_page_loaded(session: WebDriver) -> bool:
+    return bool(session.execute_script(f"return window.{_MARK} === undefined && document.readyState === 'complete'"))
+
+
+def follow(session: WebDriver, element: WebElement, timeout: float = 20) -> None:
+    """Click ``element`` and wait until the page it leads to has loaded.
+
+    The old page is marked with a window property, and the wait ends on a complete document without the mark.
+    While the browser swaps documents, chromedriver answers a command with one of several errors (stale element,
+    "Node with given id does not belong to the document", no execution context); every such error means "not
+    yet", so the wait asks again instead of failing on whichever the race produced.
+    """
+    session.execute_script(f"window.{_MARK} = true")
+    element.click()
+    WebDriverWait(session, timeout, ignored_exceptions=(WebDriverException,)).until(_new_page_loaded)
 
 
 def screenshot(session: webdriver.Chrome, folder: Path, name: str) -> Path:

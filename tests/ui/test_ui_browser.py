@@ -10,14 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser import chromium, screenshot
+from browser import chromium, follow, screenshot
 from gateway_harness import GatewayProcess, emulator_for, free_port, wait_until
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.select import Select
-from selenium.webdriver.support.wait import WebDriverWait
 from ui_rig import AM_TOKEN, HEIAN_TOKEN, PASSWORD, USER, config, robots
 
 from dingrelay.emulator import Emulator, Fault
@@ -89,13 +86,7 @@ def _traffic(emu: Emulator, http: httpx.Client) -> str:
 
 def _click(browser: WebDriver, text: str) -> None:
     """Press the button labelled ``text`` and wait for the page it leads to."""
-    _follow(browser, browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']"))
-
-
-def _follow(browser: WebDriver, element: WebElement) -> None:
-    old = browser.find_element(By.TAG_NAME, "html")
-    element.click()
-    WebDriverWait(browser, 20).until(staleness_of(old))
+    follow(browser, browser.find_element(By.XPATH, f"//button[normalize-space()='{text}']"))
 
 
 def test_sign_in_overview_requeue_a_dead_message_and_preview_a_received_alert(
@@ -130,12 +121,12 @@ def test_sign_in_overview_requeue_a_dead_message_and_preview_a_received_alert(
         assert wait_until(lambda: any(HELD in m.text() for m in emu.messages("dba")), 20)
 
         # 3. filter for the dead message, requeue it from its page, and the emulator receives it
-        _follow(browser, browser.find_element(By.LINK_TEXT, "消息"))
+        follow(browser, browser.find_element(By.LINK_TEXT, "消息"))
         Select(browser.find_element(By.NAME, "status")).select_by_value("dead")
         _click(browser, "筛选")
         found = browser.find_elements(By.CSS_SELECTOR, "table.messages tbody tr")
         assert len(found) == 1 and DEAD_TITLE in found[0].find_element(By.CSS_SELECTOR, ".excerpt").text
-        _follow(browser, found[0].find_element(By.CSS_SELECTOR, "a.title"))
+        follow(browser, found[0].find_element(By.CSS_SELECTOR, "a.title"))
         assert dead_id in browser.current_url
         assert "含有不合适的文本" in browser.find_element(By.CSS_SELECTOR, "table.facts").text
         _click(browser, "重新排队")
@@ -146,14 +137,14 @@ def test_sign_in_overview_requeue_a_dead_message_and_preview_a_received_alert(
         assert "巡检标题" in browser.find_element(By.CSS_SELECTOR, ".dingtalk").text
         screenshot(browser, tmp_path, "dashboard-message.png")
 
-        _follow(browser, browser.find_element(By.LINK_TEXT, "操作记录"))
+        follow(browser, browser.find_element(By.LINK_TEXT, "操作记录"))
         audit = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.audit tbody tr")]
         assert len(audit) == 2
         assert USER in audit[0] and "重新排队" in audit[0] and dead_id in audit[0]
         assert USER in audit[1] and "恢复发送" in audit[1] and "dba" in audit[1]
 
         # 4. the template page previews the payload the Alertmanager hook received
-        _follow(browser, browser.find_element(By.LINK_TEXT, "模板预览"))
+        follow(browser, browser.find_element(By.LINK_TEXT, "模板预览"))
         samples = Select(browser.find_element(By.NAME, "sample"))
         received = [o for o in samples.options if o.text.startswith("alertmanager / am")]
         assert received, "the Alertmanager payload was not kept"
