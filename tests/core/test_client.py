@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
 from core_fakes import SECRET, SESSION_KEY, SESSION_WEBHOOK, TOKEN, WEBHOOK, FakeClock, Recorder
 from errcode_table import ERRCODE_CASES
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dingrelay.dingtalk import (
     ApiError,
@@ -24,6 +27,7 @@ from dingrelay.dingtalk import (
     TransportError,
     signing,
 )
+from dingrelay.dingtalk.client import encode_query
 
 ALERT = Text(content="监控报警: disk 91% on web-1")
 
@@ -345,3 +349,11 @@ def test_the_signature_is_merged_into_whatever_query_the_webhook_has(
     q = query(recorder.last)
     assert q == {**kept, "timestamp": ["1700000000000"], "sign": ["TSZbRFUuvaSQaRKUpF970OPCb2/LcQAP3wOvwZIzBZk="]}
     assert "&&" not in str(recorder.last.url) and "?&" not in str(recorder.last.url)
+
+
+@given(st.dictionaries(st.text(max_size=12), st.text(max_size=60), max_size=4)
+       | st.fixed_dictionaries({"timestamp": st.integers(0, 10**13).map(str),
+                                "sign": st.binary(min_size=32, max_size=32).map(
+                                    lambda b: base64.b64encode(b).decode())}))
+def test_the_signed_query_is_encoded_as_urlencode_would(params: dict[str, str]) -> None:
+    assert encode_query(params) == urlencode(params)

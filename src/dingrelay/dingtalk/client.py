@@ -11,8 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import httpx
 
@@ -22,6 +21,7 @@ from .keywords import check_keywords
 from .masking import mask_text, mask_url
 from .messages import Message
 from .shards import ShardedHttp
+from .wire import json_object
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
@@ -115,7 +115,7 @@ class RobotClient:
         if response.status_code >= 500:
             raise TransportError(f"{_who(name)}DingTalk answered HTTP {response.status_code}",
                                  status_code=response.status_code)
-        data = _json_or_none(response)
+        data = json_object(response)
         if data is None:
             raise TransportError(
                 f"{_who(name)}DingTalk answered HTTP {response.status_code} without a JSON errcode",
@@ -148,7 +148,22 @@ def with_query(url: str, params: dict[str, str]) -> str | httpx.URL:
     if "#" in url or any(f"{key}=" in url for key in params):
         return httpx.URL(url).copy_merge_params(params)
     sep = "" if url.endswith(("?", "&")) else "&" if "?" in url else "?"
-    return f"{url}{sep}{urlencode(params)}"
+    return f"{url}{sep}{encode_query(params)}"
+
+
+#: Base64 (a 加签 signature) and digits (its timestamp): three characters to escape, by a table rather than per
+#: character in urlencode (a tenth of a send's CPU on the wire path).
+_BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+_BASE64_ESCAPES = str.maketrans({"+": "%2B", "/": "%2F", "=": "%3D"})
+
+
+def encode_query(params: dict[str, str]) -> str:
+    """``urlencode(params)``, byte for byte; cheaper for the values a signed send has."""
+    return "&".join(f"{_encoded(key)}={_encoded(value)}" for key, value in params.items())
+
+
+def _encoded(text: str) -> str:
+    return text.translate(_BASE64_ESCAPES) if _BASE64.issuperset(text) else quote_plus(text)
 
 
 class _MaskSecretsFilter(logging.Filter):
@@ -171,14 +186,6 @@ def _mask_httpx_request_log() -> None:
 
 def _who(name: str | None) -> str:
     return f"robot {name}: " if name else ""
-
-
-def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 __all__ = ["DingTalkError", "Receipt", "Robot", "RobotClient"]

@@ -38,6 +38,7 @@ from .messages import Message
 from .msgkeys import MsgKeyParam, to_msg_key
 from .shards import ShardedHttp
 from .tokens import TOKEN_PATH, AccessToken, App, Clock, TokenCache
+from .wire import json_object
 
 log = logging.getLogger("dingrelay.dingtalk.openapi")
 
@@ -176,7 +177,7 @@ class OpenApiClient:
             raise TransportError(f"{who}timed out talking to {url} ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             raise TransportError(f"{who}could not reach {url}: {type(exc).__name__}") from None
-        data = _json_or_none(response)
+        data = json_object(response)
         if response.status_code >= 400:
             if data is None or not isinstance(data.get("code"), str):
                 if response.status_code >= 500:
@@ -210,11 +211,3 @@ def _scrub(text: str, token: Secret | None, app: App) -> str:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
