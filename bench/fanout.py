@@ -28,13 +28,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
 import yaml
 from harness import RssSampler, free_port, pct, running, serve_cmd, table
+from posters import Posters
 
 from dingrelay.emulator import Emulator, EmulatorRobot, Fault, Received, max_in_window
 from dingrelay.emulator import http as emulator_http
@@ -89,7 +88,9 @@ def main() -> int:
     p.add_argument("--latency-ms", type=float, default=50.0, help="the emulator answers after this long")
     p.add_argument("--pg", metavar="URL", help=f"PostgreSQL instead of SQLite ('default': {DEFAULT_PG})")
     p.add_argument("--instances", type=int, default=1, choices=[1, 2])
-    p.add_argument("--clients", type=int, default=16, help="concurrent posting connections")
+    p.add_argument("--clients", type=int, default=16, help="concurrent posting connections, in all")
+    p.add_argument("--client-processes", type=int, default=2,
+                   help="processes the posting connections are spread over (bench/posters.py)")
     p.add_argument("--per-robot", type=int, default=PER_ROBOT, help="messages posted to each robot")
     p.add_argument("--no-digest", action="store_true", help="delivery.digest: false (every message sent alone)")
     p.add_argument("--per-post", type=int, default=1, help="robots named in each POST (one message each)")
@@ -140,22 +141,17 @@ def main() -> int:
             servers.append(stack.enter_context(running(serve_cmd(config, port), port, tmp / f"serve{i}.log",
                                                    {"DINGRELAY_LOG_LEVEL": a.log_level})))
         samplers = [stack.enter_context(RssSampler(s.proc.pid, interval=0.2)) for s in servers]
-        local = threading.local()
-        urls = [s.url for s in servers]
-
-        def post(i: int) -> int:
-            if not hasattr(local, "http"):
-                local.http = [httpx.Client(base_url=u, timeout=60, headers={"Authorization": f"Bearer {token}"})
-                              for u in urls]
-            names = [robots[j % a.robots].name for j in range(i, min(i + a.per_post, total))]
-            body = {"robots": names, "message": {"msgtype": "text", "text": {"content": f"fan-out {i}"}}}
-            r = local.http[(i // a.per_post) % len(urls)].post("/api/v1/messages", json=body)
-            return len(names) if r.status_code == 202 else 0
-
-        t0 = time.time()
+        items = [(i // a.per_post, "/api/v1/messages",
+                  {"robots": [robots[j % a.robots].name for j in range(i, min(i + a.per_post, total))],
+                   "message": {"msgtype": "text", "text": {"content": f"fan-out {i}"}}})
+                 for i in range(0, total, a.per_post)]
+        posters = stack.enter_context(Posters([s.url for s in servers], {"Authorization": f"Bearer {token}"},
+                                              processes=a.client_processes,
+                                              threads=max(1, a.clients // a.client_processes)))
+        t0, cpu0 = time.time(), time.process_time()
         # message i goes to robot i % N: every robot gets its first message early, as with a real burst.
-        with ThreadPoolExecutor(max_workers=a.clients) as pool:
-            accepted = sum(pool.map(post, range(0, total, a.per_post)))
+        answered = posters.post(items)
+        accepted = sum(len(body["robots"]) for (_, _, body), ok in zip(items, answered, strict=True) if ok)
         posted_s = time.time() - t0
         if a.per_robot <= PER_ROBOT:
             done.wait(a.timeout)
@@ -166,6 +162,8 @@ def main() -> int:
         time.sleep(1.0)  # a late extra send would show up here
         rejections = len(emu.rejections())
         peak_mb = max(s.peak_kb for s in samplers) / 1024
+        bench_cpu = time.process_time() - cpu0
+        serve_cpu = sum(s.cpu_s for s in samplers)
         load_after = os.getloadavg()
     rate = delivered / elapsed if delivered else 0.0
     budget = count[0] / elapsed / (a.robots * PER_ROBOT / WINDOW) if delivered else 0.0
@@ -175,7 +173,9 @@ def main() -> int:
     print(f"## fan-out: {a.robots} robots x {a.per_robot}, emulator latency {a.latency_ms:g} ms; "
           f"{len(os.sched_getaffinity(0))} cores, load average {load_before[0]:.1f} before, "
           f"{load_after[0]:.1f} after; posted {accepted}/{total} (202) in {posted_s:.1f} s "
-          f"with {a.clients} clients, {a.per_post} robot(s) per POST; concurrency {a.concurrency or 'default'}")
+          f"with {a.clients} clients, {a.per_post} robot(s) per POST "
+          f"({a.client_processes} processes); concurrency {a.concurrency or 'default'}; CPU used: serve "
+          f"{serve_cpu:.1f} s, the emulator's process {bench_cpu:.1f} s")
     print(table(
         ["robots", "instances", "storage", "delivered/s", "first POST -> all delivered", "budget used",
          "rate rejections", f"most sends to a robot in {WINDOW:g} s", "peak RSS (per serve)",

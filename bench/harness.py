@@ -246,13 +246,25 @@ def status_kb(pid: int, key: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
-    """Samples the summed VmRSS of a process tree every ``interval`` seconds; also the summed VmHWM."""
+    """Samples the summed VmRSS of a process tree every ``interval`` seconds; also the summed VmHWM, and the CPU
+    time its processes had used at their last sample (``cpu_s``)."""
 
     def __init__(self, root: int, interval: float = 0.05) -> None:
         self.root, self.interval = root, interval
         self.peak_kb = 0
         self.hwm_kb = 0
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -261,7 +273,13 @@ class RssSampler:
             pids = process_tree(self.root)
             self.peak_kb = max(self.peak_kb, sum(status_kb(p, "VmRSS") for p in pids))
             self.hwm_kb = max(self.hwm_kb, sum(status_kb(p, "VmHWM") for p in pids))
+            for p in pids:
+                self._cpu[p] = max(self._cpu.get(p, 0.0), cpu_seconds(p))
             self._stop.wait(self.interval)
+
+    @property
+    def cpu_s(self) -> float:
+        return sum(self._cpu.values())
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
