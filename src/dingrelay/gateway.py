@@ -109,6 +109,11 @@ class Gateway:
 
     # -- who is sending ------------------------------------------------------------------------------------
 
+    def authenticate_request(self, bearer: str | None, data: dict[str, Any]) -> str:
+        """The source a request comes from: its ``Authorization: Bearer`` token, else the body's text ``source``."""
+        source = data.get("source")
+        return self.authenticate(bearer or (source if isinstance(source, str) else None))
+
     def authenticate(self, token: str | None) -> str:
         """The source name for ``token``, compared in constant time against every source."""
         if not token:

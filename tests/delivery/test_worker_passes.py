@@ -7,12 +7,11 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
 from delivery_helpers import FakeClock
-from worker_helpers import ROBOTS, FakeDingTalk, put
+from worker_helpers import ROBOTS, CountingStore, FakeDingTalk, put
 
 from dingrelay.delivery.model import Status
 from dingrelay.delivery.retry import RetryPolicy
@@ -20,21 +19,6 @@ from dingrelay.delivery.sender import Sender
 from dingrelay.delivery.sql import SqlStore
 from dingrelay.delivery.worker import Worker
 from dingrelay.dingtalk import RobotClient
-
-
-class CountingStore:
-    """``store`` with its reads of the due heads counted."""
-
-    def __init__(self, store: SqlStore) -> None:
-        self._store = store
-        self.head_reads = 0
-
-    def due_heads(self, *args: Any, **kwargs: Any) -> Any:
-        self.head_reads += 1
-        return self._store.due_heads(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
 
 
 @pytest.mark.parametrize("queues", [1, 2])
@@ -61,4 +45,4 @@ def test_each_message_sent_through_the_executor_costs_one_read_of_the_heads(sqli
 
     assert len(dingtalk.contents()) == len(stored)
     # One read per message at most (fewer when one pass claims the heads of several queues), plus the first pass.
-    assert counting.head_reads <= n * queues + 1
+    assert counting.calls.get("due_heads", 0) <= n * queues + 1

@@ -88,3 +88,21 @@ def reload(store: SqlStore, m: StoredMessage) -> StoredMessage:
     got = store.get(m.id)
     assert got is not None
     return got
+
+
+class CountingStore:
+    """``store`` with the calls of each of its methods counted: ``counting.calls["due_heads"]``."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._store, name)
+        if not callable(found):
+            return found
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return found(*args, **kwargs)
+        return counted

@@ -25,7 +25,7 @@ def take(gw: Gateway, data: dict[str, Any], *, bearer: str | None, idempotency_k
          ) -> tuple[int, dict[str, Any]]:
     """Accept the parsed body ``data``: (202 stored, or 200 a repeated Idempotency-Key, and the answer), or
     :class:`Rejected`. The Flask view and :mod:`.fastpath` both answer with it."""
-    source = gw.authenticate(bearer or (data.get("source") if isinstance(data.get("source"), str) else None))
+    source = gw.authenticate_request(bearer, data)
     robots_field = data.get("robots")
     if robots_field is not None and (not isinstance(robots_field, list)
                                      or not all(isinstance(r, str) for r in robots_field)):

@@ -63,15 +63,15 @@ def usage() -> ResponseReturnValue:
 
 @bp.post("/ding/send")
 def send() -> ResponseReturnValue:
-    answer = take(gateway(), json_body(request), bearer=bearer_token(), idempotency_key=idempotency_key(request))
-    return jsonify(answer), 202
+    status, body = take(gateway(), json_body(request), bearer=bearer_token(), idempotency_key=idempotency_key(request))
+    return jsonify(body), status
 
 
-def take(gw: Gateway, data: dict[str, Any], *, bearer: str | None, idempotency_key: str | None) -> dict[str, Any]:
+def take(gw: Gateway, data: dict[str, Any], *, bearer: str | None, idempotency_key: str | None
+         ) -> tuple[int, dict[str, Any]]:
     """Accept the tutorial's body ``data`` (parsed), sent with the token ``bearer`` (from Authorization) or in
-    ``source``: the 202's answer, or :class:`Rejected`. The Flask view and :mod:`.fastpath` both answer with it."""
-    token = bearer or (data.get("source") if isinstance(data.get("source"), str) else None)
-    source = gw.authenticate(token)
+    ``source``: (202, the answer), or :class:`Rejected`. The Flask view and :mod:`.fastpath` both answer with it."""
+    source = gw.authenticate_request(bearer, data)
     level = _text(data, "level", required=False, default="info").lower()
     if level not in LEVELS:
         raise Rejected(422, "invalid_level", f"level must be info or error, not {data.get('level')!r}", "level")
@@ -88,4 +88,4 @@ def take(gw: Gateway, data: dict[str, Any], *, bearer: str | None, idempotency_k
     accepted = gw.accept(source, message, robots, idempotency_key=idempotency_key,
                          fingerprint=rendered_from(level, fields))
     first = accepted.messages[0]
-    return {"id": first.id, "ids": accepted.ids, "status": str(first.status)}
+    return 202, {"id": first.id, "ids": accepted.ids, "status": str(first.status)}   # a repeated key too

@@ -42,22 +42,19 @@ _JSON_TYPE = re.compile(r"application/json(?:\s*;\s*charset=\"?utf-8\"?)?", re.I
 _DIGITS = re.compile(r"[0-9]{1,12}")
 
 
-def _ding_send(gw: Gateway, environ: dict[str, Any], raw: bytes) -> tuple[int, Any]:
-    data = json_from(raw)
-    return 202, ding.take(gw, data, bearer=ding.bearer_of(environ.get("HTTP_AUTHORIZATION", "")),
-                          idempotency_key=checked_idempotency_key(environ.get("HTTP_IDEMPOTENCY_KEY")))
-
-
-def _api_messages(gw: Gateway, environ: dict[str, Any], raw: bytes) -> tuple[int, Any]:
-    data = json_from(raw)
-    return api.take(gw, data, bearer=ding.bearer_of(environ.get("HTTP_AUTHORIZATION", "")),
+def _handler(take: Callable[..., tuple[int, Any]]) -> Handler:
+    """The fast path's handler for a route whose Flask view answers with ``take`` (:func:`.ding.take`,
+    :func:`.api.take`): the same body, bearer token and Idempotency-Key, read from the WSGI environ."""
+    def handle(gw: Gateway, environ: dict[str, Any], raw: bytes) -> tuple[int, Any]:
+        return take(gw, json_from(raw), bearer=ding.bearer_of(environ.get("HTTP_AUTHORIZATION", "")),
                     idempotency_key=checked_idempotency_key(environ.get("HTTP_IDEMPOTENCY_KEY")))
+    return handle
 
 
 #: (method, path) -> (the Flask rule it stands for, its handler).
 ROUTES: dict[tuple[str, str], tuple[str, Handler]] = {
-    ("POST", "/ding/send"): ("/ding/send", _ding_send),
-    ("POST", "/api/v1/messages"): ("/api/v1/messages", _api_messages),
+    ("POST", "/ding/send"): ("/ding/send", _handler(ding.take)),
+    ("POST", "/api/v1/messages"): ("/api/v1/messages", _handler(api.take)),
 }
 
 
