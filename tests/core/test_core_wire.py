@@ -389,3 +389,20 @@ def test_a_url_of_plain_characters_is_taken_here_and_sent_as_httpx_would_send_it
     origin = plain_origin(url)
     assert origin is not None
     assert origin[3] == httpx.URL(url).raw_path.decode()
+
+
+def test_the_connections_of_a_thread_that_ended_are_closed_when_another_connects(
+        scripted: Callable[..., Scripted]) -> None:
+    server = scripted()
+    w = wire()
+    try:
+        for _ in range(3):   # three short-lived threads, one send each
+            t = threading.Thread(target=lambda: w.post(server.origin_of("/x"), b"{}", {}))
+            t.start()
+            t.join()
+        assert w.open_connections == 1      # the last thread's, until someone connects again
+        w.post(server.origin_of("/x"), b"{}", {})
+        assert w.open_connections == 1      # this thread's: the ended thread's connection is closed
+    finally:
+        w.close()
+    assert server.connections == 4

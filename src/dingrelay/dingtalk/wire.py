@@ -7,7 +7,8 @@ character of the long webhook URL) and httpcore's pool and h11 state machine; th
 path: an ``http``/``https`` URL of printable ASCII, no proxy in the environment. Anything else (a proxy, an injected
 transport, an unusual URL) goes through httpx as before (:mod:`.shards`).
 
-Each thread keeps its own connections, so no lock is taken per request. A connection idle longer than
+Each thread keeps its own connections, so no lock is taken per request; those of a thread that has ended are
+closed when the next connection is made. A connection idle longer than
 ``KEEPALIVE_SECONDS``, or one the server has closed or written to while idle, is replaced before use, as httpcore
 does. The answer is read whole, up to ``MAX_ANSWER_BYTES``.
 """
@@ -90,10 +91,11 @@ def json_object(answer: Any) -> dict[str, Any] | None:
 
 
 class _Connection:
-    __slots__ = ("conn", "used_at")
+    __slots__ = ("conn", "owner", "used_at")
 
     def __init__(self, conn: http.client.HTTPConnection) -> None:
         self.conn = conn
+        self.owner = threading.current_thread()
         self.used_at = 0.0
 
     def usable(self, now: float) -> bool:
@@ -205,7 +207,12 @@ class Wire:
             if self._closed:
                 conn.close()
                 raise RuntimeError("the HTTP client is closed")
+            # a thread that has ended leaves its connections behind: close them when any thread connects
+            orphans = {e for e in self._all if not e.owner.is_alive()}
+            self._all -= orphans
             self._all.add(entry)
+        for orphan in orphans:
+            orphan.conn.close()
         return entry
 
     def _context(self) -> ssl.SSLContext:
