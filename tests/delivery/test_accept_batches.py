@@ -1,6 +1,7 @@
 """The group commit's plain batches (SQLite, known queues, no idempotency key, no suppression) are written on the
 DBAPI connection alone: a row the database refuses still fails alone, with no message text in the error, and
-the neighbours of its batch commit."""
+the neighbours of its batch commit. The whole batch's rows go in a few multi-row statements, with the seqs SQLite
+itself would have given them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from delivery_helpers import T0, content_of, msg
 from gateway_harness import wait_until
+from sqlalchemy import event
 
 from dingrelay.delivery.sql import SqlStore
 from dingrelay.delivery.store import StorageUnavailable
@@ -90,3 +92,36 @@ def test_a_plain_batch_is_committed_and_readable_by_another_store(store: SqlStor
         assert got is not None and content_of(got.payload) == "plain" and got.seq == m.seq
     finally:
         other.close()
+
+
+def _traced(store: SqlStore) -> list[str]:
+    """The SQL of every statement SQLite runs on the store's write connections from now on."""
+    seen: list[str] = []
+    store.db.engine.dispose()   # new connections, each traced from its start
+
+    @event.listens_for(store.db.engine, "connect")
+    def _trace(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.set_trace_callback(seen.append)
+
+    return seen
+
+
+@pytest.mark.parametrize("n", [1, 37, 300])
+def test_a_plain_batch_gets_the_seqs_sqlite_would_give_in_a_few_statements(store: SqlStore, n: int) -> None:
+    with store.engine.begin() as conn:   # a gap below the newest row: seqs go on from the newest, as SQLite's do
+        conn.exec_driver_sql("INSERT INTO dr_messages (seq, id, queue, msgtype, title, payload, status, "
+                             "attempts, next_attempt_at, created_at, updated_at) VALUES "
+                             "(500, 'gap', 'ops', 'text', '', x'00', 'delivered', 0, 0, 0, 0)")
+    seen = _traced(store)
+    contents = [f"巡检 {i}" for i in range(n)]
+    stored, created = store.enqueue([msg(c) for c in contents], now=T0)
+
+    assert created and [m.seq for m in stored] == list(range(501, 501 + n))
+    for m, c in zip(stored, contents, strict=True):   # each seq is its own row's
+        got = store.get(m.id)
+        assert got is not None and (got.seq, content_of(got.payload)) == (m.seq, c)
+    inserts = [s for s in seen if s.startswith("INSERT INTO dr_messages")]
+    # 32 rows per statement at most, the rest in binary chunks: 37 = 32 + 4 + 1, never a statement per row
+    assert len(inserts) == n // 32 + bin(n % 32).count("1")
+    later = store.enqueue([msg("after")], now=T0)[0][0]
+    assert later.seq == 501 + n

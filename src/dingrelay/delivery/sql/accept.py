@@ -113,10 +113,12 @@ class Acceptor:
             job.result, job.error = None, None
         queues = sorted({m.queue for job in jobs for m in job.new})
         try:
-            if self._plain(jobs, queues):
+            if self._plain(jobs, queues):   # every row of the batch in one call: a few statements in all
+                built = [self._rows(job) for job in jobs]
                 with self.db.raw_tx() as raw:
-                    for job in jobs:
-                        job.result = (self._insert(job, raw), True)
+                    seqs = iter(self._insert_rows(raw, [row for rows in built for row in rows]))
+                for job, rows in zip(jobs, built, strict=True):
+                    job.result = (_stored(rows, [next(seqs) for _ in rows], job.now), True)
                 return None
             with self.db.tx() as conn:
                 self._ensure_queues(conn, queues)
@@ -164,28 +166,24 @@ class Acceptor:
     def _insert(self, job: _Job, dbapi_conn: Any, conn: Connection | None = None) -> list[StoredMessage]:
         """Insert ``job``'s messages on ``dbapi_conn``; with ``suppress_seconds``, repeats are found through
         ``conn`` (the SQLAlchemy connection of the same transaction) first."""
-        if not job.new:
+        rows = self._rows(job)
+        if not rows:
             return []
+        if job.suppress_seconds > 0:
+            assert conn is not None, "suppression reads through SQLAlchemy (never a plain batch)"
+            _suppress(conn, rows, since=job.now - job.suppress_seconds)
+        return _stored(rows, self._insert_rows(dbapi_conn, rows), job.now)
+
+    @staticmethod
+    def _rows(job: _Job) -> list[dict[str, Any]]:
         now = job.now
-        rows: list[dict[str, Any]] = [
+        return [
             {"id": new_id(), "queue": m.queue, "robot": m.robot, "target_url": m.target_url, "source": m.source,
              "msgtype": m.msgtype, "title": m.title[:200], "payload": m.payload, "status": Status.QUEUED.value,
              "attempts": 0, "next_attempt_at": now, "expires_at": m.expires_at, "created_at": now,
              "updated_at": now, "fingerprint": m.fingerprint, "duplicate_of": None, "duplicates": 0,
              "repeat_key": repeat_key(m), "fallback": m.fallback}
             for m in job.new]
-        if job.suppress_seconds > 0:
-            assert conn is not None, "suppression reads through SQLAlchemy (never a plain batch)"
-            _suppress(conn, rows, since=now - job.suppress_seconds)
-        seqs = self._insert_rows(dbapi_conn, rows)
-        return [StoredMessage(
-            id=r["id"], seq=int(seq), queue=r["queue"], robot=r["robot"], target_url=r["target_url"],
-            source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"],
-            status=Status(r["status"]), attempts=0, next_attempt_at=now, expires_at=r["expires_at"],
-            last_errcode=None, last_error=None, created_at=now, updated_at=now, delivered_at=None,
-            fingerprint=r["fingerprint"], duplicate_of=r["duplicate_of"], duplicates=r["duplicates"],
-            repeat_key=r["repeat_key"], fallback=r["fallback"])
-            for r, seq in zip(rows, seqs, strict=True)]
 
     def _ensure_queues(self, conn: Connection, queues: Sequence[str]) -> None:
         """:meth:`_ensure_queue` for each of ``queues`` (sorted). On PostgreSQL the rows that exist are locked by one
@@ -275,6 +273,18 @@ def _idempotent(conn: Connection, key: tuple[str, str], now: float) -> list[str]
                                                   idempotency_keys.c.key == key[1]))
         return None
     return list(json.loads(row.message_ids))
+
+
+def _stored(rows: Sequence[dict[str, Any]], seqs: Sequence[int], now: float) -> list[StoredMessage]:
+    """The messages ``rows`` became, stored with ``seqs``."""
+    return [StoredMessage(
+        id=r["id"], seq=int(seq), queue=r["queue"], robot=r["robot"], target_url=r["target_url"],
+        source=r["source"], msgtype=r["msgtype"], title=r["title"], payload=r["payload"],
+        status=Status(r["status"]), attempts=0, next_attempt_at=now, expires_at=r["expires_at"],
+        last_errcode=None, last_error=None, created_at=now, updated_at=now, delivered_at=None,
+        fingerprint=r["fingerprint"], duplicate_of=r["duplicate_of"], duplicates=r["duplicates"],
+        repeat_key=r["repeat_key"], fallback=r["fallback"])
+        for r, seq in zip(rows, seqs, strict=True)]
 
 
 def _unreachable(exc: Exception) -> bool:
