@@ -99,6 +99,8 @@ def _busy_gateway(store: SqlStore) -> None:
                 store.delivered(c, now=now, sent=sent)
         if heads:   # one claim on its own: a queue already in flight is refused
             store.claim(heads[0], now=now, limit=20, window=60.0, lease=30)
+    full = store.claim(store.due_heads(now)[0], now=now, limit=1, window=60.0, lease=30)
+    assert isinstance(full, float)   # a window already full: which send frees it is read too
     assert store.recover(now=now + 5) == 1   # the lost send goes back to its queue
     store.release_pause(ROBOTS[0])
     store.counts(now)

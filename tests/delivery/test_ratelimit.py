@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from dingrelay.delivery.ratelimit import next_slot
+from dingrelay.delivery.ratelimit import next_slot, next_slot_counted
 
 NOW = 1_000.0
 
@@ -47,3 +49,24 @@ def test_the_slot_it_returns_is_free_at_that_time() -> None:
     assert at is not None
     assert next_slot(finished, limit=3, window=60.0, now=at) is None
     assert next_slot(finished, limit=3, window=60.0, now=at - 0.01) is not None
+
+
+_finish_times = st.lists(st.one_of(st.none(), st.floats(NOW - 120, NOW).map(lambda f: round(f, 3))), max_size=40)
+
+
+@given(finished=_finish_times, limit=st.integers(1, 25), window=st.sampled_from([0.5, 1.0, 60.0]))
+def test_counting_the_window_answers_as_reading_every_send_in_it(
+        finished: list[float | None], limit: int, window: float) -> None:
+    """A claim counts its robot's window in SQL (two numbers, and one finish time when it is full) instead of
+    reading every send in it; the answer must be next_slot's for the same sends."""
+    live = [f for f in finished if f is None or f > NOW - window]
+    done = sorted(f for f in live if f is not None)
+    asked: list[int] = []
+
+    def nth(k: int) -> float:
+        asked.append(k)
+        return done[k]
+
+    counted = next_slot_counted(len(live), live.count(None), nth, limit=limit, window=window, now=NOW)
+    assert counted == next_slot(finished, limit=limit, window=window, now=NOW)
+    assert not asked or len(live) >= limit   # under budget, no finish time is read

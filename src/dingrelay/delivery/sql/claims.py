@@ -118,8 +118,11 @@ class Claims:
         # Only the queue's oldest active message may go, and only when none of its messages is in flight.
         if run(cursor, sql.ahead, (head.queue, head.seq, head.seq)):
             return None
-        recent = [r[0] for r in run(cursor, sql.recent, (head.queue, now - window))]
-        wait = ratelimit.next_slot(recent, limit=limit, window=window, now=now)
+        since = now - window
+        [(live, flying)] = run(cursor, sql.recent_counts, (head.queue, since))
+        wait = ratelimit.next_slot_counted(
+            int(live), int(flying), lambda k: float(run(cursor, sql.nth_finished, (head.queue, since, k))[0][0]),
+            limit=limit, window=window, now=now)
         if wait is not None:
             return RateWait(wait)
         lease_cols = leased(now, lease)

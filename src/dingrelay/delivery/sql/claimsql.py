@@ -60,8 +60,14 @@ class ClaimSql(RawSql):
         # Only the queue's oldest active message may go, and only when none of its messages is in flight.
         self.ahead = (f"SELECT seq FROM {m} WHERE queue = {p} AND seq != {p} AND {_ACTIVE} "  # noqa: S608
                       f"AND (seq < {p} OR status = 'sending') LIMIT 1")
-        self.recent = (f"SELECT finished_at FROM {s} WHERE queue = {p} "  # noqa: S608
-                       f"AND (finished_at IS NULL OR finished_at > {p})")
+        # The window counted (:func:`..ratelimit.next_slot_counted`): one row whatever the budget, where reading
+        # every send in it (up to a robot's limit) stepped the statement once per send, each step handing the
+        # GIL back and waiting for it again while the claim held the write lock.
+        in_flight = "coalesce(sum(CASE WHEN finished_at IS NULL THEN 1 ELSE 0 END), 0)"
+        self.recent_counts = (f"SELECT count(*), {in_flight} FROM {s} WHERE queue = {p} "  # noqa: S608
+                              f"AND (finished_at IS NULL OR finished_at > {p})")
+        self.nth_finished = (f"SELECT finished_at FROM {s} WHERE queue = {p} AND finished_at > {p} "  # noqa: S608
+                             f"ORDER BY finished_at LIMIT 1 OFFSET {p}")
         self.take = (f"UPDATE {m} SET status = 'sending', attempts = attempts + 1, lease_until = {p}, "  # noqa: S608
                      f"lease_owner = {p}, updated_at = {p} WHERE seq = {p} AND status IN ('queued', 'retrying') "
                      f"AND next_attempt_at <= {p} RETURNING {cols}")
