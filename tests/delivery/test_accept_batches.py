@@ -125,3 +125,16 @@ def test_a_plain_batch_gets_the_seqs_sqlite_would_give_in_a_few_statements(store
     assert len(inserts) == n // 32 + bin(n % 32).count("1")
     later = store.enqueue([msg("after")], now=T0)[0][0]
     assert later.seq == 501 + n
+
+
+def test_past_the_largest_rowid_sqlite_picks_the_seqs_and_the_batch_still_commits(store: SqlStore) -> None:
+    top = 2**63 - 1
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO dr_messages (seq, id, queue, msgtype, title, payload, status, "
+                             "attempts, next_attempt_at, created_at, updated_at) VALUES "
+                             f"({top}, 'top', 'ops', 'text', '', x'00', 'delivered', 0, 0, 0, 0)")
+    stored, created = store.enqueue([msg("巡检 a"), msg("巡检 b")], now=T0)
+    assert created and len({m.seq for m in stored}) == 2
+    for m in stored:
+        got = store.get(m.id)
+        assert got is not None and got.seq == m.seq < top

@@ -20,9 +20,9 @@ import pytest
 from delivery_helpers import T0
 from sqlalchemy import event, text, update
 
-from dingrelay.delivery.model import Claim, NewMessage, Sent
+from dingrelay.delivery.model import Claim, NewMessage, RateWait, Sent
 from dingrelay.delivery.sql import SqlStore
-from dingrelay.delivery.sql.claimsql import RawSql
+from dingrelay.delivery.sql.claimsql import ClaimSql, RawSql
 from dingrelay.delivery.sql.tables import messages
 
 #: Tables whose size grows with traffic and history. dr_queue_state holds one row per queue (robots, live sessions).
@@ -100,7 +100,7 @@ def _busy_gateway(store: SqlStore) -> None:
         if heads:   # one claim on its own: a queue already in flight is refused
             store.claim(heads[0], now=now, limit=20, window=60.0, lease=30)
     full = store.claim(store.due_heads(now)[0], now=now, limit=1, window=60.0, lease=30)
-    assert isinstance(full, float)   # a window already full: which send frees it is read too
+    assert isinstance(full, RateWait)   # a window already full: which send frees it is read too
     assert store.recover(now=now + 5) == 1   # the lost send goes back to its queue
     store.release_pause(ROBOTS[0])
     store.counts(now)
@@ -144,6 +144,8 @@ def test_every_hot_query_is_an_index_probe(store: SqlStore, captured: list[tuple
     _busy_gateway(store)
     unique = list({sql: (sql, params) for sql, params in captured}.values())
     assert len(unique) > 20, unique  # the exercise ran the hot paths (and the capture saw them)
+    claim_sql = ClaimSql(store.engine.dialect)
+    assert {claim_sql.recent_counts, claim_sql.nth_finished} <= {sql for sql, _ in unique}   # a full window too
     plans = (_plans_postgres if store.db.postgres else _plans_sqlite)(store, unique)
     scanning = {sql: _scans(store, plan) for sql, plan in plans.items() if _scans(store, plan)}
     assert scanning == {}, "\n\n".join(f"{sql}\n  -> {plan}" for sql, plan in scanning.items())

@@ -159,7 +159,7 @@ class Acceptor:
     def _plain(self, jobs: Sequence[_Job], queues: Sequence[str]) -> bool:
         """True when ``jobs`` need nothing but their inserts: SQLite, queues whose state row exists, no
         idempotency key, no repeat suppression. Those are written on the DBAPI connection alone
-        (:meth:`.Database.raw_tx`), a plain request's whole transaction being one insert per message."""
+        (:meth:`.Database.raw_tx`), the whole batch's transaction being its inserts (:mod:`.inserts`)."""
         return (not self.db.postgres and all(q in self._known_queues for q in queues)
                 and all(job.idempotency is None and job.suppress_seconds <= 0 for job in jobs))
 

@@ -9,7 +9,8 @@ Performance). Here the batch's heads, one per queue, are judged together, with t
    read for each locked queue whether a message is ahead of its head or in flight, and its recent sends;
 3. take the heads that may go and log their sends, one ``UPDATE ... RETURNING`` and ``INSERT`` in one statement.
 
-Python decides between 2 and 3 exactly as a single claim does (pause, order, :func:`..ratelimit.next_slot`).
+Python decides between 2 and 3 by the same rules as a single claim (pause, order, :func:`..ratelimit.next_slot`,
+which a single claim answers from counts: :func:`..ratelimit.next_slot_counted`).
 """
 
 from __future__ import annotations

@@ -120,9 +120,9 @@ class Claims:
             return None
         since = now - window
         [(live, flying)] = run(cursor, sql.recent_counts, (head.queue, since))
-        wait = ratelimit.next_slot_counted(
-            int(live), int(flying), lambda k: float(run(cursor, sql.nth_finished, (head.queue, since, k))[0][0]),
-            limit=limit, window=window, now=now)
+        wait = ratelimit.next_slot_counted(int(live), int(flying),
+                                           lambda k: self._nth_finished(cursor, head.queue, since, k, now=now),
+                                           limit=limit, window=window, now=now)
         if wait is not None:
             return RateWait(wait)
         lease_cols = leased(now, lease)
@@ -131,6 +131,13 @@ class Claims:
             return None
         send_id = run(cursor, sql.log_send, (head.queue, now))[0][0]
         return self._taken(conn, Row(*taken[0]), int(send_id), now=now, lease=lease)
+
+    def _nth_finished(self, cursor: Any, queue: str, since: float, k: int, *, now: float) -> float:
+        """The finish time of ``queue``'s ``k``-th oldest send finished after ``since``. On PostgreSQL the count
+        before it was a statement of its own: if that send is gone meanwhile, ``now`` (the claim then waits a
+        whole window, never too early)."""
+        rows = self._sql.run(cursor, self._sql.nth_finished, (queue, since, k))
+        return float(rows[0][0]) if rows else now
 
     def _taken(self, conn: Connection, row: Any, send_id: int, *, now: float, lease: float) -> Claim:
         """The claim of the head ``row`` just taken (its send logged as ``send_id``)."""

@@ -61,10 +61,10 @@ class _Entry(Generic[T]):
 
 class Batches(Generic[T]):
     """Leader and followers: callers of :meth:`run` queue their item; one of them, the leader, hands the queue
-    (up to ``max_batch``) to ``commit`` while the others wait on an event of their own, and when it is done names
-    the first caller still waiting leader. So a caller wakes once, when its batch is committed, instead of queueing
-    on a lock that every caller must take in turn (under the GIL each hand-off may wait a switch interval: with 64
-    send threads that convoy was the largest wait of a send, README, Performance)."""
+    (up to ``max_batch``) to ``commit`` while the others wait on a gate of their own (:class:`_Gate`), and when it
+    is done names the first caller still waiting leader. So a caller wakes once, when its batch is committed,
+    instead of queueing on a lock that every caller must take in turn (under the GIL each hand-off may wait a
+    switch interval: with 64 send threads that convoy was the largest wait of a send, README, Performance)."""
 
     def __init__(self, commit: Callable[[list[T]], None], *, max_batch: int | None = None) -> None:
         self._commit = commit

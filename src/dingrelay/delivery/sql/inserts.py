@@ -51,13 +51,18 @@ class InsertMessages:
         #: A multi-row insert of ``k`` rows, seq first, by ``k``: the powers of two up to CHUNK.
         self._chunks = {k: f"INSERT INTO {messages.name} (seq, {names}) VALUES {', '.join([row] * k)}"  # noqa: S608
                         for k in _powers_of_two(CHUNK)}
+        #: What an error names for each: the statement with one row's marks, and how many rows it had.
+        self._labels = {k: f"INSERT INTO {messages.name} (seq, {names}) VALUES {row} ({k} rows)"  # noqa: S608
+                        for k in self._chunks}
 
     def __call__(self, dbapi_conn: Any, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         if rows and (keys := set(rows[0])) != _COLUMN_SET:   # a column added on one side only: never dropped
             raise ValueError(f"new message rows must have exactly the columns {COLUMNS}; "
                              f"extra {sorted(keys - _COLUMN_SET)}, missing {sorted(_COLUMN_SET - keys)}")
         if self._sqlite:
-            return self._sqlite_rows(dbapi_conn, rows)
+            seqs = self._sqlite_rows(dbapi_conn, rows)
+            if seqs is not None:
+                return seqs
         params = [tuple(r[c] for c in COLUMNS) for r in rows]
         cursor: Any = dbapi_conn.cursor()   # the driver's own: psycopg's executemany takes returning=
         try:
@@ -73,7 +78,9 @@ class InsertMessages:
         finally:
             cursor.close()
 
-    def _sqlite_rows(self, dbapi_conn: Any, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    def _sqlite_rows(self, dbapi_conn: Any, rows: Sequence[Mapping[str, Any]]) -> list[int] | None:
+        """The rows inserted with the seqs SQLite would give them; ``None`` (nothing inserted) when those would
+        pass the largest rowid, where SQLite picks unused ones itself: the rows then go one at a time."""
         if not rows:
             return []
         cursor: Any = dbapi_conn.cursor()
@@ -82,6 +89,8 @@ class InsertMessages:
                 cursor.execute(self._top)
                 (top,) = cursor.fetchone()
             first = (top or 0) + 1
+            if first + len(rows) - 1 > MAX_ROWID:
+                return None
             seqs = list(range(first, first + len(rows)))
             done = 0
             for k in _split(len(rows)):
@@ -89,7 +98,7 @@ class InsertMessages:
                 for seq, r in zip(seqs[done:done + k], rows[done:done + k], strict=True):
                     flat.append(seq)
                     flat += [r[c] for c in COLUMNS]
-                with driver_errors(self.dialect, self.sql):
+                with driver_errors(self.dialect, self._labels[k]):
                     cursor.execute(self._chunks[k], flat)
                 done += k
             return seqs
@@ -97,6 +106,8 @@ class InsertMessages:
             cursor.close()
 
 
+#: SQLite's largest rowid.
+MAX_ROWID = 2**63 - 1
 #: The most rows one SQLite insert statement takes: 32 × 20 bound values stays below the 999 that SQLite builds
 #: before 3.32 allow.
 CHUNK = 32
