@@ -132,7 +132,7 @@ def test_past_the_largest_rowid_sqlite_picks_the_seqs_and_the_batch_still_commit
     with store.engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO dr_messages (seq, id, queue, msgtype, title, payload, status, "
                              "attempts, next_attempt_at, created_at, updated_at) VALUES "
-                             f"({top}, 'top', 'ops', 'text', '', x'00', 'delivered', 0, 0, 0, 0)")
+                             "(?, 'top', 'ops', 'text', '', x'00', 'delivered', 0, 0, 0, 0)", (top,))
     stored, created = store.enqueue([msg("巡检 a"), msg("巡检 b")], now=T0)
     assert created and len({m.seq for m in stored}) == 2
     for m in stored:
