@@ -8,6 +8,8 @@ from pathlib import Path
 
 from gateway_harness import GatewayProcess, RobotSpec, emulator_for, free_port, write_config
 
+from dingrelay.supervisor import environment
+
 
 def _mapped(pid: int) -> str:
     return Path(f"/proc/{pid}/maps").read_text()
@@ -33,9 +35,16 @@ def test_the_serve_supervisor_holds_granian_alone_and_its_worker_the_app(tmp_pat
             workers = _children(gateway.proc.pid)
             assert len(workers) == 1
             worker = _mapped(workers[0])
+            environ = Path(f"/proc/{workers[0]}/environ").read_bytes().split(b"\0")
         finally:
             gateway.stop()
     assert "granian" in supervisor
     for library in ("pydantic_core", "sqlalchemy", "_cffi_backend", "yaml"):
         assert library not in supervisor, library
     assert "pydantic_core" in worker and "sqlalchemy" in worker
+    assert b"MALLOC_ARENA_MAX=2" in environ   # glibc's arenas capped in the worker (memory, README)
+
+
+def test_a_malloc_arena_count_the_user_set_is_kept() -> None:
+    assert environment({"MALLOC_ARENA_MAX": "4", "PATH": "/bin"}) == {"MALLOC_ARENA_MAX": "4", "PATH": "/bin"}
+    assert environment({"PATH": "/bin"}) == {"MALLOC_ARENA_MAX": "2", "PATH": "/bin"}

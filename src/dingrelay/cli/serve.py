@@ -31,7 +31,7 @@ def run_server(config_path: str, listen: str, threads: int, *, shutdown_seconds:
         args = supervisor.argv(config_path, listen, threads, shutdown_seconds=shutdown_seconds, worker=worker)
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execv(args[0], args)  # noqa: S606 (our own interpreter and module, no shell)
+        os.execve(args[0], args, supervisor.environment())  # noqa: S606 (our own interpreter, no shell)
     supervisor.serve(config_path, listen, threads, shutdown_seconds=shutdown_seconds, worker=worker)
 
 
