@@ -2,7 +2,8 @@
 with the DingTalk emulator receiving what the worker delivers meanwhile; the same load against a bare Flask app on
 granian with the same settings; optionally other WSGI servers and granian settings for the dingrelay app.
 
-    .venv/bin/python bench/ingest.py                 # ~1 min; add --compare for the server comparison (~3 min)
+    .venv/bin/python bench/ingest.py                 # ~1 min of load, then ~5 min while the backlog reaches the emulator
+    .venv/bin/python bench/ingest.py --compare       # also the server comparison (~3 min more)
 
 Needs wrk (sudo apt-get install -y wrk). For gunicorn in --compare: .venv/bin/pip install -e '.[bench]'.
 """
@@ -103,7 +104,10 @@ def main() -> int:
     p.add_argument("--no-diagnostic", action="store_true",
                    help="skip the diagnostic run of dingrelay serve with its delivery worker off")
     p.add_argument("--compare-seconds", type=float, default=5)
-    p.add_argument("--drain-timeout", type=float, default=180)
+    p.add_argument("--drain-timeout", type=float, default=600,
+                   help="how long to wait for the backlog to reach the emulator before comparing stored, delivered "
+                        "and received (default 600; the bench's one robot takes its messages one at a time, "
+                        "~110/s on a 2-core VM, and a 10 s run leaves ~29,000)")
     p.add_argument("--sqlite-synchronous", choices=["full", "normal"], default="full",
                    help="storage.sqlite_synchronous of the measured gateway (default full, the product's default)")
     a = p.parse_args()
