@@ -2,8 +2,8 @@
 with the DingTalk emulator receiving what the worker delivers meanwhile; the same load against a bare Flask app on
 granian with the same settings; optionally other WSGI servers and granian settings for the dingrelay app.
 
-    .venv/bin/python bench/ingest.py                 # ~1 min of load, then ~5 min while the backlog reaches the emulator
-    .venv/bin/python bench/ingest.py --compare       # also the server comparison (~3 min more)
+    .venv/bin/python bench/ingest.py             # ~1 min of load, then ~5 min until the backlog is delivered
+    .venv/bin/python bench/ingest.py --compare   # also the server comparison (~3 min more)
 
 Needs wrk (sudo apt-get install -y wrk). For gunicorn in --compare: .venv/bin/pip install -e '.[bench]'.
 """
