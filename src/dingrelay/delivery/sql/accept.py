@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
@@ -32,6 +32,9 @@ from .inserts import InsertMessages
 from .reads import get_many
 from .rows import new_id
 from .tables import idempotency_keys, messages, queue_state
+
+if TYPE_CHECKING:
+    from .writes import SharedWrites
 
 #: How long an idempotency key returns its first request's messages.
 IDEMPOTENCY_SECONDS = 24 * 3600
@@ -68,10 +71,12 @@ class _Job:
 class Acceptor:
     """Writes new messages; tells ``notify`` which queues got some."""
 
-    def __init__(self, db: Database, notify: Callable[[frozenset[str] | None], None]) -> None:
+    def __init__(self, db: Database, notify: Callable[[frozenset[str] | None], None], *,
+                 writes: SharedWrites | None = None) -> None:
         self.db = db
         self.notify = notify
-        self._batches: Batches[_Job] = Batches(self._write_batch)   # group commit: all that waits, together
+        # group commit: all that waits, together (with ``writes``, SQLite: beside the outcomes of sends)
+        self._batches: Batches[Any] = writes.join(_Job, self) if writes is not None else Batches(self._write_batch)
         self._known_queues: set[str] = set()
         self._insert_rows: Callable[[Any, Sequence[dict[str, Any]]], list[int]] = InsertMessages(
             db.engine.dialect)
@@ -113,12 +118,11 @@ class Acceptor:
             job.result, job.error = None, None
         queues = sorted({m.queue for job in jobs for m in job.new})
         try:
-            if self._plain(jobs, queues):   # every row of the batch in one call: a few statements in all
-                built = [self._rows(job) for job in jobs]
+            built = self.prepare(jobs)
+            if built is not None:   # every row of the batch in one call: a few statements in all
                 with self.db.raw_tx() as raw:
-                    seqs = iter(self._insert_rows(raw, [row for rows in built for row in rows]))
-                for job, rows in zip(jobs, built, strict=True):
-                    job.result = (_stored(rows, [next(seqs) for _ in rows], job.now), True)
+                    seqs = self.write_raw(raw, built)
+                self.settle(jobs, built, seqs)
                 return None
             with self.db.tx() as conn:
                 self._ensure_queues(conn, queues)
@@ -144,6 +148,23 @@ class Acceptor:
                 job.result, job.error = None, error
             return exc
         return None
+
+    commit = _write_batch   # as a part of :class:`.writes.SharedWrites`
+
+    def prepare(self, jobs: list[_Job]) -> list[list[dict[str, Any]]] | None:
+        """Each job's rows when the batch is plain (:meth:`_plain`): its whole transaction is their insert;
+        else ``None``."""
+        if not self._plain(jobs, sorted({m.queue for job in jobs for m in job.new})):
+            return None
+        return [self._rows(job) for job in jobs]
+
+    def write_raw(self, raw: Any, built: list[list[dict[str, Any]]]) -> list[int]:
+        return self._insert_rows(raw, [row for rows in built for row in rows])
+
+    def settle(self, jobs: list[_Job], built: list[list[dict[str, Any]]], seqs: list[int]) -> None:
+        it = iter(seqs)
+        for job, rows in zip(jobs, built, strict=True):
+            job.result, job.error = (_stored(rows, [next(it) for _ in rows], job.now), True), None
 
     def _write_idempotent(self, conn: Connection, job: _Job) -> tuple[list[StoredMessage], bool]:
         assert job.idempotency is not None

@@ -13,12 +13,15 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.engine import Connection
 
 from .claimsql import RawSql
 from .engines import Database
+
+if TYPE_CHECKING:
+    from .writes import SharedWrites
 
 Statements = list[tuple[str, tuple[Any, ...]]]
 #: A write: a function of the shared transaction's connection, or plain statements with their parameters. The
@@ -115,10 +118,14 @@ class _Job:
 
 
 class GroupCommit:
-    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+    """Writes in group commits: a batch of their own, or with ``writes`` (SQLite) the store's shared one, where a
+    batch may also hold new messages (:mod:`.writes`)."""
+
+    def __init__(self, db: Database, *, max_batch: int = 256, writes: SharedWrites | None = None) -> None:
         self.db = db
         self._raw = RawSql(db.engine.dialect)
-        self._batches: Batches[_Job] = Batches(self._commit, max_batch=max_batch)
+        self._batches: Batches[Any] = (writes.join(_Job, self) if writes is not None
+                                       else Batches(self._commit, max_batch=max_batch))
 
     def run(self, write: Write) -> None:
         """Run ``write(conn)`` in a committed transaction, maybe shared with other callers' writes."""
@@ -131,6 +138,25 @@ class GroupCommit:
         if not self._together(batch) and len(batch) > 1:
             for job in batch:
                 self._together([job])
+
+    commit = _commit   # as a part of :class:`.writes.SharedWrites`
+
+    def prepare(self, jobs: list[_Job]) -> dict[str, list[tuple[Any, ...]]] | None:
+        """The jobs' statements, each with its rows in order; ``None`` if a job is a function of a Connection."""
+        planned: dict[str, list[tuple[Any, ...]]] = {}
+        for job in jobs:
+            if callable(job.write):
+                return None
+            for sql, params in job.write:
+                planned.setdefault(sql, []).append(params)
+        return planned
+
+    def write_raw(self, raw: Any, planned: dict[str, list[tuple[Any, ...]]]) -> None:
+        self._run_planned_on(raw, planned)
+
+    def settle(self, jobs: list[_Job], _planned: object, _written: object) -> None:
+        for job in jobs:
+            job.error = None
 
     def _together(self, jobs: list[_Job]) -> bool:
         """Run ``jobs`` in one transaction; on failure every job carries the error. True if committed."""
@@ -154,7 +180,10 @@ class GroupCommit:
         return True
 
     def _run_planned(self, conn: Connection, planned: dict[str, list[tuple[Any, ...]]]) -> None:
-        cursor = conn.connection.cursor()
+        self._run_planned_on(conn.connection, planned)
+
+    def _run_planned_on(self, dbapi_conn: Any, planned: dict[str, list[tuple[Any, ...]]]) -> None:
+        cursor = dbapi_conn.cursor()
         try:
             for sql, rows in planned.items():
                 self._raw.run_many(cursor, sql, rows)

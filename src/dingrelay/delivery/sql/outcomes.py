@@ -10,7 +10,7 @@ Delivered and retried outcomes are group-committed (:mod:`.group`): those finish
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, update
 from sqlalchemy.engine import Connection
@@ -23,16 +23,22 @@ from .group import GroupCommit, Statements
 from .rows import RELEASED
 from .tables import messages, queue_state, sends
 
+if TYPE_CHECKING:
+    from .writes import SharedWrites
+
 #: Send-log rows older than this can no longer matter to any rate window.
 _SEND_LOG_SECONDS = 86400
 _PRUNE_EVERY = 500   # sends: the outcome of every 500th also deletes the send log's old rows
 
 
 class Outcomes:
-    def __init__(self, db: Database, notify: Callable[[frozenset[str] | None], None]) -> None:
+    def __init__(self, db: Database, notify: Callable[[frozenset[str] | None], None], *,
+                 writes: SharedWrites | None = None) -> None:
         self.db = db
         self.notify = notify
-        self._group = GroupCommit(db)   # delivered and retried sends: one commit for those finishing together
+        # delivered and retried sends: one commit for those finishing together (and, with ``writes``, on SQLite,
+        # for the new messages accepted meanwhile)
+        self._group = GroupCommit(db, writes=writes)
         self._sql = OutcomeSql(db.engine.dialect)
 
     def delivered(self, claim: Claim, *, now: float, sent: Sent | None = None) -> None:

@@ -42,6 +42,7 @@ from .requeue import Requeue
 from .retention import Pruning
 from .stats import Stats
 from .tables import attempts, audit, bot_replies, hook_samples, idempotency_keys, messages, queue_state, sends
+from .writes import SharedWrites
 
 Listener = Callable[[frozenset[str] | None], None]
 
@@ -68,9 +69,10 @@ class SqlStore:
         except BaseException:
             self.db.close()
             raise
-        self._accept = Acceptor(self.db, self._notify)
+        writes = None if self.db.postgres else SharedWrites(self.db)   # SQLite's one writer: one group commit
+        self._accept = Acceptor(self.db, self._notify, writes=writes)
         self._claims = Claims(self.db)
-        self._outcomes = Outcomes(self.db, self._notify)
+        self._outcomes = Outcomes(self.db, self._notify, writes=writes)
         self._recovery = Recovery(self.db, self._notify)
         self._reads = Reads(self.db)
         self._replies = Replies(self.db)
