@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from delivery_helpers import T0, content_of, msg
 from gateway_harness import wait_until
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dingrelay.delivery.model import Claim, Outcome, Sent, Status
 from dingrelay.delivery.sql import SqlStore
@@ -54,7 +54,8 @@ def _transactions(store: SqlStore) -> list[str]:
 
 def _together(store: SqlStore, *calls: Any) -> dict[int, Any]:
     """Run ``calls`` from threads of their own so that they land in one batch: a first write holds the batch
-    (waiting for the write lock, which the test holds) until all of them are queued behind it."""
+    (waiting for the write lock, which the test holds) until all of them are queued behind it, in order (the
+    first call's thread leads their batch)."""
     outcomes: dict[int, Any] = {}
 
     def run(i: int, call: Any) -> None:
@@ -70,9 +71,9 @@ def _together(store: SqlStore, *calls: Any) -> dict[int, Any]:
     with store.db._write_lock:
         blocker.start()
         assert wait_until(lambda: batches._leading and not batches._pending, 20)
-        for t in threads:
+        for n, t in enumerate(threads, 1):
             t.start()
-        assert wait_until(lambda: len(batches._pending) == len(calls), 20)
+            assert wait_until(lambda n=n: len(batches._pending) == n, 20)   # type: ignore[misc]
     for t in [blocker, *threads]:
         t.join(30)
     return outcomes
@@ -101,9 +102,12 @@ def test_a_refused_outcome_fails_alone_and_the_new_messages_beside_it_commit(sto
     claim = _claim(store, "ops")
     _refuse(store, "CREATE TRIGGER refuse_outcome BEFORE UPDATE OF status ON dr_messages "
                    "WHEN NEW.status = 'delivered' BEGIN SELECT RAISE(ABORT, 'outcome refused'); END")
+    opened = _transactions(store)
     outcomes = _together(store, lambda: store.enqueue([msg("巡检 new")], now=T0),
                          lambda: store.delivered(claim, now=T0 + 1, sent=SENT))
 
+    # the blocker; the shared one, refused; the new message again alone (plain), the outcome alone
+    assert opened == ["raw", "raw", "raw", "tx"]
     assert isinstance(outcomes[1], DBAPIError)   # its caller learns it; the worker retries it
     [new], created = outcomes[0]
     assert created and store.get(new.id) is not None
@@ -115,11 +119,83 @@ def test_a_refused_new_message_fails_alone_and_the_outcome_beside_it_commits(sto
     claim = _claim(store, "r1")
     _refuse(store, "CREATE TRIGGER poison BEFORE INSERT ON dr_messages WHEN NEW.title = 'poison' "
                    "BEGIN SELECT RAISE(ABORT, 'refused row'); END")
+    opened = _transactions(store)
     outcomes = _together(store, lambda: store.enqueue([msg("poison")], now=T0),
                          lambda: store.enqueue([msg("巡检 good")], now=T0),
                          lambda: store.delivered(claim, now=T0 + 1, sent=SENT))
 
+    # the blocker; the shared one, refused; the two new messages again (plain), then each alone; the outcome
+    assert opened == ["raw", "raw", "raw", "tx", "tx", "tx"]
     assert isinstance(outcomes[0], StorageUnavailable)
+    [good], created = outcomes[1]
+    assert created and store.get(good.id) is not None
+    assert outcomes[2] is None
+    delivered = store.get(claim.message.id)
+    assert delivered is not None and delivered.status is Status.DELIVERED
+
+
+def test_new_messages_return_once_written_while_the_outcome_beside_them_still_writes(store: SqlStore) -> None:
+    """An outcome that cannot go on the DBAPI connection (here, a function of a Connection) is written after the
+    new messages of its batch, in a transaction of its own: their callers must not wait for it (unless one of
+    them leads the batch, which writes both)."""
+    returned = threading.Event()
+
+    def slow_outcome(conn: Any) -> None:   # holds its transaction open until the new message's caller returned
+        assert returned.wait(20), "the new message's caller waited for the outcome's transaction"
+
+    def enqueue() -> Any:
+        try:
+            return store.enqueue([msg("巡检 new")], now=T0)
+        finally:
+            returned.set()
+
+    # the outcome's caller leads the batch: the new message's caller is a follower, woken when its part is written
+    outcomes = _together(store, lambda: store._outcomes._group.run(slow_outcome), enqueue)
+
+    assert outcomes[0] is None
+    [new], created = outcomes[1]
+    assert created and store.get(new.id) is not None
+
+
+def test_an_unreachable_database_fails_every_write_of_a_shared_batch_at_once(store: SqlStore) -> None:
+    claim = _claim(store, "ops")
+    opened = _transactions(store)
+    raw_tx = store.db.raw_tx
+    calls = {"n": 0}
+
+    def gone() -> AbstractContextManager[Any]:
+        calls["n"] += 1
+        if calls["n"] == 2:   # the blocker's transaction goes through; the shared one finds the database gone
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("unable to open database file"))
+        return raw_tx()
+
+    store.db.raw_tx = gone  # type: ignore[method-assign]
+    outcomes = _together(store, lambda: store.enqueue([msg("巡检 new")], now=T0),
+                         lambda: store.delivered(claim, now=T0 + 1, sent=SENT))
+
+    assert calls["n"] == 2 and "tx" not in opened   # no write was tried again, part by part
+    assert isinstance(outcomes[0], StorageUnavailable)
+    assert isinstance(outcomes[1], OperationalError)
+    still = store.get(claim.message.id)
+    assert still is not None and still.status is Status.SENDING
+
+
+def test_a_batch_whose_rows_cannot_be_built_fails_alone_and_the_outcome_beside_it_commits(
+        store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    claim = _claim(store, "ops")
+    rows = store._accept._rows
+
+    def built(job: Any) -> Any:
+        if any(m.title == "boom" for m in job.new):
+            raise RuntimeError("a bug building the rows")
+        return rows(job)
+
+    monkeypatch.setattr(store._accept, "_rows", built)
+    outcomes = _together(store, lambda: store.enqueue([msg("boom")], now=T0),
+                         lambda: store.enqueue([msg("巡检 good")], now=T0),
+                         lambda: store.delivered(claim, now=T0 + 1, sent=SENT))
+
+    assert isinstance(outcomes[0], RuntimeError)
     [good], created = outcomes[1]
     assert created and store.get(good.id) is not None
     assert outcomes[2] is None

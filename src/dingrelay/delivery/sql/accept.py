@@ -2,8 +2,8 @@
 :meth:`Acceptor.enqueue` committed.
 
 Group commit: requests arriving while another request's transaction is open are written together in the next
-transaction, so concurrent senders share one commit. Each caller still returns only after the transaction holding
-its messages has committed.
+transaction, so concurrent senders share one commit (on SQLite, shared with the outcomes of sends: :mod:`.writes`).
+Each caller still returns only after the transaction holding its messages has committed.
 
 Suppression compares with what was last shown: a message is a repeat when the latest message with its
 ``repeat_key`` (what it is about, on which robot or pool) accepted within the window that was not suppressed and
@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..model import SESSION_PREFIX, NewMessage, Status, StoredMessage
 from ..store import StorageUnavailable
-from .engines import Database, driver_errors
+from .engines import Database, driver_errors, unreachable
 from .group import Batches
 from .inserts import InsertMessages
 from .reads import get_many
@@ -109,7 +109,7 @@ class Acceptor:
         if failure is not None and len(batch) > 1:
             for job in batch:
                 failure = self._write_together([job])
-                if failure is not None and _unreachable(failure):
+                if failure is not None and unreachable(failure):
                     break  # the jobs not yet re-run keep the batch's error
 
     def _write_together(self, jobs: list[_Job]) -> Exception | None:
@@ -141,19 +141,15 @@ class Acceptor:
                         else:
                             job.result = (get_many(conn, existing), False)
         except Exception as exc:  # the whole transaction is gone: every job in it gets the error
-            self._known_queues.difference_update(queues)  # their rows may have been rolled back with it
-            error = (StorageUnavailable(f"the database refused the write ({type(exc.orig).__name__})")
-                     if isinstance(exc, DBAPIError) else exc)
-            for job in jobs:
-                job.result, job.error = None, error
+            self.fail(jobs, exc)
             return exc
         return None
 
     commit = _write_batch   # as a part of :class:`.writes.SharedWrites`
 
     def prepare(self, jobs: list[_Job]) -> list[list[dict[str, Any]]] | None:
-        """Each job's rows when the batch is plain (:meth:`_plain`): its whole transaction is their insert;
-        else ``None``."""
+        """Each job's rows when the batch is plain (:meth:`_plain`): all it writes is their insert, on the DBAPI
+        connection; else ``None``."""
         if not self._plain(jobs, sorted({m.queue for job in jobs for m in job.new})):
             return None
         return [self._rows(job) for job in jobs]
@@ -165,6 +161,15 @@ class Acceptor:
         it = iter(seqs)
         for job, rows in zip(jobs, built, strict=True):
             job.result, job.error = (_stored(rows, [next(it) for _ in rows], job.now), True), None
+
+    def fail(self, jobs: list[_Job], exc: Exception) -> None:
+        """Every job refused with ``exc``: its whole transaction is gone."""
+        # their queues' state rows may have been rolled back with it
+        self._known_queues.difference_update({m.queue for job in jobs for m in job.new})
+        error = (StorageUnavailable(f"the database refused the write ({type(exc.orig).__name__})")
+                 if isinstance(exc, DBAPIError) else exc)
+        for job in jobs:
+            job.result, job.error = None, error
 
     def _write_idempotent(self, conn: Connection, job: _Job) -> tuple[list[StoredMessage], bool]:
         assert job.idempotency is not None
@@ -180,7 +185,8 @@ class Acceptor:
     def _plain(self, jobs: Sequence[_Job], queues: Sequence[str]) -> bool:
         """True when ``jobs`` need nothing but their inserts: SQLite, queues whose state row exists, no
         idempotency key, no repeat suppression. Those are written on the DBAPI connection alone
-        (:meth:`.Database.raw_tx`), the whole batch's transaction being its inserts (:mod:`.inserts`)."""
+        (:meth:`.Database.raw_tx`): their inserts (:mod:`.inserts`), with the outcomes of sends queued beside them
+        when those are plain too (:mod:`.writes`)."""
         return (not self.db.postgres and all(q in self._known_queues for q in queues)
                 and all(job.idempotency is None and job.suppress_seconds <= 0 for job in jobs))
 
@@ -308,7 +314,3 @@ def _stored(rows: Sequence[dict[str, Any]], seqs: Sequence[int], now: float) -> 
         for r, seq in zip(rows, seqs, strict=True)]
 
 
-def _unreachable(exc: Exception) -> bool:
-    """The database is gone or refuses every connection (an outage), as opposed to refusing one job's data."""
-    return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)

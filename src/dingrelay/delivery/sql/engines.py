@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 MEMORY_URLS = ("sqlite://", "sqlite:///:memory:")
@@ -59,7 +59,8 @@ class Database:
     @contextlib.contextmanager
     def raw_tx(self) -> Iterator[Any]:
         """A write transaction on SQLite's own connection, without SQLAlchemy's Connection around it: the same
-        write lock, ``BEGIN IMMEDIATE`` and the same pool, for the one hot write (:mod:`.accept`'s plain batches).
+        write lock, ``BEGIN IMMEDIATE`` and the same pool, for the hot writes (:mod:`.accept`'s plain batches, and
+        with them the outcomes of sends: :mod:`.writes`).
         Yields the pooled DBAPI connection; the driver's errors come out as :class:`DBAPIError` like
         :meth:`tx`'s, with no parameter in them."""
         if self.dialect != "sqlite":
@@ -99,6 +100,12 @@ class Database:
         self.engine.dispose()
         if self.reader is not self.engine:
             self.reader.dispose()
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The database is gone or refuses every connection (an outage), as opposed to refusing one write's data."""
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 @contextlib.contextmanager

@@ -75,6 +75,7 @@ class Batches(Generic[T]):
         self._pending: list[_Entry[T]] = []
         self._lock = threading.Lock()
         self._leading = False
+        self._committing: dict[int, _Entry[T]] = {}   # the batch being committed, by id of its items (the leader's)
 
     def run(self, item: T) -> None:
         """Return once ``item`` went through ``commit`` (whatever ``commit`` did with it)."""
@@ -91,14 +92,25 @@ class Batches(Generic[T]):
             with self._lock:
                 n = len(self._pending) if self.max_batch is None else self.max_batch
                 batch, self._pending = self._pending[:n], self._pending[n:]
+            self._committing = {id(e.item): e for e in batch}
             try:
                 self._commit([e.item for e in batch])
             finally:
+                self._committing = {}
                 for e in batch:
                     e.done = True
                     e.wake.open()
         finally:
             self.hand_off()
+
+    def finished(self, items: list[T]) -> None:
+        """Called by ``commit`` for some items of its batch: those are done, and their callers return now rather
+        than when the whole batch is (a shared batch's other part may still be writing: :mod:`.writes`)."""
+        for item in items:
+            e = self._committing.get(id(item))
+            if e is not None:
+                e.done = True
+                e.wake.open()
 
     def hand_off(self) -> None:
         """End a leadership: the first caller waiting leads next, or nobody leads until the next :meth:`run`."""
@@ -118,8 +130,9 @@ class _Job:
 
 
 class GroupCommit:
-    """Writes in group commits: a batch of their own, or with ``writes`` (SQLite) the store's shared one, where a
-    batch may also hold new messages (:mod:`.writes`)."""
+    """Writes in group commits: a batch of their own (at most ``max_batch``), or with ``writes`` (SQLite) the
+    store's shared one, where a batch may also hold new messages (:mod:`.writes`), bounded by the callers
+    waiting."""
 
     def __init__(self, db: Database, *, max_batch: int = 256, writes: SharedWrites | None = None) -> None:
         self.db = db
@@ -157,6 +170,10 @@ class GroupCommit:
     def settle(self, jobs: list[_Job], _planned: object, _written: object) -> None:
         for job in jobs:
             job.error = None
+
+    def fail(self, jobs: list[_Job], exc: Exception) -> None:
+        for job in jobs:
+            job.error = exc
 
     def _together(self, jobs: list[_Job]) -> bool:
         """Run ``jobs`` in one transaction; on failure every job carries the error. True if committed."""
