@@ -13,15 +13,12 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy.engine import Connection
 
 from .claimsql import RawSql
 from .engines import Database
-
-if TYPE_CHECKING:
-    from .writes import SharedWrites
 
 Statements = list[tuple[str, tuple[Any, ...]]]
 #: A write: a function of the shared transaction's connection, or plain statements with their parameters. The
@@ -129,12 +126,19 @@ class _Job:
     error: BaseException | None = None
 
 
+class Shared(Protocol):
+    """Group commits shared with other writers (:class:`.writes.SharedWrites`, which this module cannot import: it
+    imports :class:`Batches` from here)."""
+
+    def join(self, kind: type, part: Any) -> Batches[Any]: ...
+
+
 class GroupCommit:
     """Writes in group commits: a batch of their own (at most ``max_batch``), or with ``writes`` (SQLite) the
     store's shared one, where a batch may also hold new messages (:mod:`.writes`), bounded by the callers
     waiting."""
 
-    def __init__(self, db: Database, *, max_batch: int = 256, writes: SharedWrites | None = None) -> None:
+    def __init__(self, db: Database, *, max_batch: int = 256, writes: Shared | None = None) -> None:
         self.db = db
         self._raw = RawSql(db.engine.dialect)
         self._batches: Batches[Any] = (writes.join(_Job, self) if writes is not None
