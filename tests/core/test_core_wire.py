@@ -195,21 +195,24 @@ def test_sends_from_one_thread_reuse_its_connection(scripted: Callable[..., Scri
 def test_each_thread_keeps_its_own_connection_and_close_closes_them_all(scripted: Callable[..., Scripted]) -> None:
     server = scripted()
     w = wire()
-    barrier = threading.Barrier(4)
+    barrier, sent = threading.Barrier(4), threading.Barrier(4)
 
     def send_three() -> None:
         barrier.wait()
         for _ in range(3):
             w.post(server.origin_of("/robot/send"), b"{}", {})
+        sent.wait()   # none ends before all have connected: a later connect closes the connections of ended threads
 
     threads = [threading.Thread(target=send_three) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert server.connections == 4 and len(server.requests) == 12
-    assert w.open_connections == 4
-    w.close()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert server.connections == 4 and len(server.requests) == 12
+        assert w.open_connections == 4
+    finally:
+        w.close()
     assert w.open_connections == 0
     with pytest.raises(RuntimeError):
         w.post(server.origin_of("/robot/send"), b"{}", {})
