@@ -92,9 +92,13 @@ class ShardedHttp:
 
     def _ssl_context(self) -> Any:
         with self._lock:
-            if self._ssl is None:
-                self._ssl = httpx.create_ssl_context()
-            return self._ssl
+            return self._shared_ssl()
+
+    def _shared_ssl(self) -> Any:
+        """The one SSL context of every shard and of the wire, made once (call holding ``_lock``)."""
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        return self._ssl
 
     def _make(self, index: int) -> httpx.Client:
         with self._lock:
@@ -102,9 +106,7 @@ class ShardedHttp:
                 raise RuntimeError("the HTTP client is closed")
             shard = self._shards[index]
             if shard is None:
-                if self._transport is None and self._ssl is None:
-                    self._ssl = httpx.create_ssl_context()
-                extra: dict[str, Any] = {"verify": self._ssl} if self._transport is None else {}
+                extra: dict[str, Any] = {"verify": self._shared_ssl()} if self._transport is None else {}
                 shard = self._shards[index] = httpx.Client(
                     transport=self._transport, timeout=self._timeout, headers=self._headers, limits=self._limits,
                     **extra)
