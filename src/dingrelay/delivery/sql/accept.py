@@ -116,7 +116,6 @@ class Acceptor:
         """Write ``jobs`` in one transaction: each gets its result, or all get the error, which is returned."""
         for job in jobs:
             job.result, job.error = None, None
-        queues = sorted({m.queue for job in jobs for m in job.new})
         try:
             built = self.prepare(jobs)
             if built is not None:   # every row of the batch in one call: a few statements in all
@@ -124,6 +123,7 @@ class Acceptor:
                     seqs = self.write_raw(raw, built)
                 self.settle(jobs, built, seqs)
                 return None
+            queues = sorted({m.queue for job in jobs for m in job.new})
             with self.db.tx() as conn:
                 self._ensure_queues(conn, queues)
                 for job in jobs:
