@@ -34,6 +34,11 @@ def _claim(store: SqlStore, queue: str) -> Claim:
     return claim
 
 
+def _status(store: SqlStore, claim: Claim) -> Status | None:
+    stored = store.get(claim.message.id)
+    return None if stored is None else stored.status
+
+
 def _transactions(store: SqlStore) -> list[str]:
     """Which kind of write transaction the store opens, in order."""
     opened: list[str] = []
@@ -88,8 +93,7 @@ def test_an_outcome_and_new_messages_arriving_together_commit_in_one_transaction
     assert opened == ["raw", "raw"]   # the blocker's, then one for the new message and the outcome
     [new], created = outcomes[0]
     assert created and content_of(new.payload) == "巡检 new"
-    delivered = store.get(claim.message.id)
-    assert delivered is not None and delivered.status is Status.DELIVERED
+    assert _status(store, claim) is Status.DELIVERED
     assert [a.outcome for a in store.attempts(claim.message.id)] == [Outcome.DELIVERED]
 
 
@@ -111,8 +115,7 @@ def test_a_refused_outcome_fails_alone_and_the_new_messages_beside_it_commit(sto
     assert isinstance(outcomes[1], DBAPIError)   # its caller learns it; the worker retries it
     [new], created = outcomes[0]
     assert created and store.get(new.id) is not None
-    still = store.get(claim.message.id)
-    assert still is not None and still.status is Status.SENDING
+    assert _status(store, claim) is Status.SENDING
 
 
 def test_a_refused_new_message_fails_alone_and_the_outcome_beside_it_commits(store: SqlStore) -> None:
@@ -130,8 +133,7 @@ def test_a_refused_new_message_fails_alone_and_the_outcome_beside_it_commits(sto
     [good], created = outcomes[1]
     assert created and store.get(good.id) is not None
     assert outcomes[2] is None
-    delivered = store.get(claim.message.id)
-    assert delivered is not None and delivered.status is Status.DELIVERED
+    assert _status(store, claim) is Status.DELIVERED
 
 
 def test_new_messages_return_once_written_while_the_outcome_beside_them_still_writes(store: SqlStore) -> None:
@@ -176,8 +178,7 @@ def test_an_unreachable_database_fails_every_write_of_a_shared_batch_at_once(sto
     assert calls["n"] == 2 and "tx" not in opened   # no write was tried again, part by part
     assert isinstance(outcomes[0], StorageUnavailable)
     assert isinstance(outcomes[1], OperationalError)
-    still = store.get(claim.message.id)
-    assert still is not None and still.status is Status.SENDING
+    assert _status(store, claim) is Status.SENDING
 
 
 def test_a_batch_whose_rows_cannot_be_built_fails_alone_and_the_outcome_beside_it_commits(
@@ -199,5 +200,4 @@ def test_a_batch_whose_rows_cannot_be_built_fails_alone_and_the_outcome_beside_i
     [good], created = outcomes[1]
     assert created and store.get(good.id) is not None
     assert outcomes[2] is None
-    delivered = store.get(claim.message.id)
-    assert delivered is not None and delivered.status is Status.DELIVERED
+    assert _status(store, claim) is Status.DELIVERED
